@@ -1,0 +1,1 @@
+"""The dataset model: datasets, tensors, samples; built on format, storage and video."""

@@ -1,0 +1,87 @@
+"""Reading the newest version and committing a new one (format_spec/commit.md).
+
+A commit writes every new chunk and segment first, then creates the next version's
+manifest with create-if-absent. That one create is the commit: before it, nothing new
+is visible; if another writer created that version first, the change is re-applied
+to the newer manifest and tried again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from hubcli.errors import ConflictError, DatasetNotFoundError
+from hubcli.format import keys
+from hubcli.format.manifest import Manifest, encode_manifest, parse_manifest
+from hubcli.format.version import check_writable, parse_format_version
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hubcli.storage.base import Store
+
+MAX_COMMIT_ATTEMPTS = 20
+
+
+def latest_version(store: Store) -> int | None:
+    """The highest committed version, or None if the store holds no dataset."""
+    versions = [
+        v for k in store.list(keys.VERSIONS_PREFIX) if (v := keys.parse_version_key(k)) is not None
+    ]
+    return max(versions, default=None)
+
+
+def read_manifest(store: Store, version: int) -> Manifest:
+    key = keys.version_key(version)
+    manifest = parse_manifest(store.get(key), store.describe(key))
+    if manifest.version != version:
+        from hubcli.errors import CorruptDatasetError
+
+        raise CorruptDatasetError(f"{store.describe(key)}: holds version {manifest.version}")
+    return manifest
+
+
+def read_latest_manifest(store: Store) -> Manifest:
+    version = latest_version(store)
+    if version is None:
+        raise DatasetNotFoundError(
+            f"no hubcli dataset at {store.url}", hint=f"create one with hubcli.empty({store.url!r})"
+        )
+    return read_manifest(store, version)
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest]) -> Manifest:
+    """Write ``change(newest manifest)`` as the next version and return it.
+
+    ``change`` must be a pure function of the manifest it is given: on a lost race it
+    is called again with the winner's manifest. It may raise to abort.
+    """
+    manifest = base
+    for _ in range(MAX_COMMIT_ATTEMPTS):
+        where = store.describe(keys.version_key(manifest.version))
+        check_writable(parse_format_version(manifest.format_version, where), where)
+        new = replace(change(manifest), version=manifest.version + 1, created_at=now())
+        try:
+            store.put_if_absent(keys.version_key(new.version), encode_manifest(new))
+        except FileExistsError:
+            manifest = read_latest_manifest(store)
+            continue
+        return new
+    raise ConflictError(
+        f"{store.url}: gave up after {MAX_COMMIT_ATTEMPTS} commits by other writers won the race",
+        hint="retry the operation",
+    )
+
+
+def remove_dataset(store: Store) -> None:
+    """Delete a dataset's keys, oldest version first: until the newest manifest goes, the
+    dataset stays readable; after it, the leftovers are unreachable."""
+    for key in store.list(keys.VERSIONS_PREFIX):
+        store.delete(key)
+    store.delete_prefix(keys.TENSORS_PREFIX)

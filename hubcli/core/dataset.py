@@ -1,0 +1,234 @@
+"""Datasets: opening, creating, and the tensors they hold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubcli.core.commit import commit, latest_version, now, read_latest_manifest, remove_dataset
+from hubcli.core.reader import ReadCache
+from hubcli.core.tensor import Tensor
+from hubcli.errors import (
+    DatasetExistsError,
+    ReadOnlyError,
+    TensorExistsError,
+    TensorNotFoundError,
+)
+from hubcli.format import keys
+from hubcli.format.manifest import (
+    Manifest,
+    TensorMeta,
+    encode_manifest,
+    validate_htype,
+    validate_tensor_name,
+)
+from hubcli.storage.resolve import open_store
+
+if TYPE_CHECKING:
+    import os
+
+    from hubcli.storage.base import Store
+
+Creds = Mapping[str, Any] | None
+
+
+class Dataset:
+    """A hubcli dataset: named tensors of samples, stored at ``path``.
+
+    A Dataset object sees the version that was newest when it was opened, plus its own
+    commits; :meth:`refresh` moves it to the newest version.
+    """
+
+    def __init__(self, store: Store, manifest: Manifest, *, read_only: bool = False) -> None:
+        self._store = store
+        self._manifest = manifest
+        self._read_only = read_only
+        self._cache = ReadCache()
+
+    # --- identity -----------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        """Where the dataset is stored (a folder or URL)."""
+        return self._store.url
+
+    @property
+    def version(self) -> int:
+        """The committed version this object shows."""
+        return self._manifest.version
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @property
+    def cache(self) -> ReadCache:
+        return self._cache
+
+    def refresh(self) -> None:
+        """Show the newest committed version (other processes may have appended)."""
+        self._manifest = read_latest_manifest(self._store)
+
+    # --- tensors --------------------------------------------------------------------
+    @property
+    def tensors(self) -> dict[str, Tensor]:
+        """Every tensor, by name, in creation order."""
+        return {t.name: Tensor(self, t.name) for t in self._manifest.tensors}
+
+    def create_tensor(
+        self, name: str, htype: str = "video", sample_compression: str = "mp4"
+    ) -> Tensor:
+        """Create an empty tensor.
+
+        Parameters
+        ----------
+        name
+            1-64 letters, digits, ``_`` or ``-``, starting with a letter or ``_``.
+        htype
+            ``"video"``.
+        sample_compression
+            The container every sample must be: ``mp4``, ``mov``, ``mkv``, ``webm``, ``avi``.
+
+        Raises
+        ------
+        TensorExistsError, InvalidNameError, UnsupportedHtypeError, ReadOnlyError
+        """
+        self.check_writable()
+        validate_tensor_name(name)
+        htype, compression = validate_htype(htype, sample_compression)
+
+        def add(manifest: Manifest) -> Manifest:
+            if manifest.tensor(name) is not None:
+                raise TensorExistsError(
+                    f"tensor {name!r} already exists in {self.path}", hint="pick another name"
+                )
+            return manifest.with_tensor(TensorMeta(name, htype, compression, 0))
+
+        self.commit(add)
+        return Tensor(self, name)
+
+    def tensor_meta(self, name: str) -> TensorMeta:
+        meta = self._manifest.tensor(name)
+        if meta is None:
+            known = ", ".join(t.name for t in self._manifest.tensors) or "none"
+            raise TensorNotFoundError(f"no tensor {name!r} in {self.path} (tensors: {known})")
+        return meta
+
+    def __getitem__(self, name: str) -> Tensor:
+        if not isinstance(name, str):
+            raise TypeError(f"datasets are indexed by tensor name, not {type(name).__name__}")
+        self.tensor_meta(name)
+        return Tensor(self, name)
+
+    def __getattr__(self, name: str) -> Tensor:
+        # Only called for names that are not attributes: ds.videos -> ds["videos"].
+        if name.startswith("_") or self.__dict__.get("_manifest") is None:
+            raise AttributeError(name)
+        if self._manifest.tensor(name) is None:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute or tensor {name!r}")
+        return Tensor(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._manifest.tensor(name) is not None
+
+    def __len__(self) -> int:
+        """The length of the shortest tensor (0 without tensors), as in Hub."""
+        return min((t.length for t in self._manifest.tensors), default=0)
+
+    def __repr__(self) -> str:
+        tensors = ", ".join(f"{t.name}[{t.length}]" for t in self._manifest.tensors)
+        return f"Dataset(path={self.path!r}, version={self.version}, tensors=[{tensors}])"
+
+    # --- writing --------------------------------------------------------------------
+    def check_writable(self) -> None:
+        if self._read_only:
+            raise ReadOnlyError(
+                f"{self.path} was opened read-only", hint="load it with read_only=False to write"
+            )
+
+    def commit(self, change: Callable[[Manifest], Manifest]) -> None:
+        """Commit ``change`` on top of the newest version (see core/commit.py)."""
+        self._manifest = commit(self._store, self._manifest, change)
+
+
+def _new_manifest() -> Manifest:
+    return Manifest(dataset_id=keys.new_object_id(), version=0, created_at=now())
+
+
+def empty(path: str | os.PathLike[str], overwrite: bool = False, creds: Creds = None) -> Dataset:
+    """Create an empty dataset at ``path``.
+
+    Parameters
+    ----------
+    path
+        A local folder (created if missing; if it exists it must be empty or hold a
+        hubcli dataset).
+    overwrite
+        Replace an existing hubcli dataset. Never removes anything that is not part of
+        a hubcli dataset.
+    creds
+        Credentials for remote storage.
+
+    Raises
+    ------
+    DatasetExistsError
+        A dataset exists and ``overwrite`` is false, or ``path`` holds other files.
+    """
+    store = open_store(path, creds)
+    _check_can_create(store, overwrite)
+    manifest = _new_manifest()
+    try:
+        store.put_if_absent(keys.version_key(0), encode_manifest(manifest))
+    except FileExistsError:
+        raise DatasetExistsError(
+            f"{store.url}: another process created a dataset here at the same time"
+        ) from None
+    return Dataset(store, manifest)
+
+
+def _check_can_create(store: Store, overwrite: bool) -> None:
+    keys_here = store.list()
+    ours = [k for k in keys_here if k.startswith((keys.VERSIONS_PREFIX, keys.TENSORS_PREFIX))]
+    if not ours:
+        if keys_here:
+            raise DatasetExistsError(
+                f"{store.url} is not empty and holds no hubcli dataset (e.g. {keys_here[0]!r})",
+                hint="choose a new or empty folder; hubcli never overwrites other files",
+            )
+        return
+    if not overwrite:
+        raise DatasetExistsError(
+            f"a hubcli dataset already exists at {store.url}",
+            hint="pass overwrite=True to replace it, or use hubcli.load to open it",
+        )
+    # Only the format's own keys go; anything else in the folder is left alone.
+    remove_dataset(store)
+
+
+def load(path: str | os.PathLike[str], creds: Creds = None, read_only: bool = False) -> Dataset:
+    """Open the dataset at ``path``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` holds no hubcli dataset.
+    UnsupportedFormatError
+        It was written by a newer, incompatible hubcli.
+    """
+    store = open_store(path, creds)
+    return Dataset(store, read_latest_manifest(store), read_only=read_only)
+
+
+def dataset(path: str | os.PathLike[str], creds: Creds = None) -> Dataset:
+    """Open the dataset at ``path``, creating an empty one if there is none."""
+    store = open_store(path, creds)
+    if latest_version(store) is None:
+        return empty(path, creds=creds)
+    return Dataset(store, read_latest_manifest(store))

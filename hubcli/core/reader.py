@@ -1,0 +1,168 @@
+"""Fetching what reads need: segment headers, frame tables and packets, each by a
+ranged read and each checked against its checksum (format_spec/reading.md).
+"""
+
+from __future__ import annotations
+
+import bisect
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hubcli.errors import CorruptDatasetError
+from hubcli.format.frames import FrameTable, decode_frame_table
+from hubcli.format.segment import SampleRecord, SegmentHeader, parse_segment_header
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hubcli.format.manifest import SegmentRef, TensorMeta
+    from hubcli.storage.base import Store
+
+#: Packets are fetched in batches of about this many bytes, so a long run streams
+#: through constant memory instead of being read whole.
+PACKET_BATCH_BYTES = 16 << 20
+FRAME_TABLE_CACHE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SampleLocation:
+    """A sample's record and the objects it lives in."""
+
+    record: SampleRecord
+    segment: SegmentRef
+    chunk_key: str
+
+
+class ReadCache:
+    """Segment headers and recent frame tables. Both are immutable once committed, so
+    entries never go stale; one cache serves every version of a dataset."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, SegmentHeader] = {}
+        self.tables: OrderedDict[tuple[str, int], FrameTable] = OrderedDict()
+
+    def table(self, key: tuple[str, int]) -> FrameTable | None:
+        table = self.tables.get(key)
+        if table is not None:
+            self.tables.move_to_end(key)
+        return table
+
+    def add_table(self, key: tuple[str, int], table: FrameTable) -> None:
+        self.tables[key] = table
+        if len(self.tables) > FRAME_TABLE_CACHE:
+            self.tables.popitem(last=False)
+
+
+class SampleReader:
+    """Reads the samples of one tensor as of one manifest."""
+
+    def __init__(self, store: Store, meta: TensorMeta, cache: ReadCache) -> None:
+        self.store = store
+        self.meta = meta
+        self.cache = cache
+        self._firsts = [s.first for s in meta.segments]
+
+    def locate(self, index: int) -> SampleLocation:
+        seg = self.meta.segments[bisect.bisect_right(self._firsts, index) - 1]
+        header = self._header(seg)
+        if len(header.samples) != seg.count:
+            raise CorruptDatasetError(
+                f"{self.store.describe(seg.key)}: holds {len(header.samples)} samples, "
+                f"the manifest says {seg.count}"
+            )
+        record = header.samples[index - seg.first]
+        return SampleLocation(record, seg, header.chunks[record.chunk].key)
+
+    def _header(self, seg: SegmentRef) -> SegmentHeader:
+        header = self.cache.headers.get(seg.key)
+        if header is None:
+            data = self.store.get_range(seg.key, 0, seg.header_size)
+            header = parse_segment_header(data, seg.header_sha256, self.store.describe(seg.key))
+            self.cache.headers[seg.key] = header
+        return header
+
+    def frame_table(self, index: int) -> FrameTable:
+        loc = self.locate(index)
+        cache_key = (loc.segment.key, index - loc.segment.first)
+        table = self.cache.table(cache_key)
+        if table is not None:
+            return table
+        rec, where = loc.record, f"{self.store.describe(loc.segment.key)} sample {index}"
+        start = loc.segment.header_size + rec.frames_offset
+        data = self.store.get_range(loc.segment.key, start, start + rec.frames_size)
+        if len(data) != rec.frames_size or zlib.crc32(data) & 0xFFFFFFFF != rec.frames_crc32:
+            raise CorruptDatasetError(f"{where}: frame table checksum mismatch")
+        table = decode_frame_table(data, where)
+        _check_table_fits(table, rec, where)
+        self.cache.add_table(cache_key, table)
+        return table
+
+    def iter_packets(self, index: int, table: FrameTable, start: int, stop: int) -> Iterator[bytes]:
+        """Packets ``start..stop-1`` of sample ``index`` in decode order, CRC-checked."""
+        loc = self.locate(index)
+        where = f"{self.store.describe(loc.chunk_key)} (sample {index} of {self.meta.name!r})"
+        for batch in _batches(table, start, stop):
+            yield from self._read_batch(loc, table, batch, where)
+
+    def _read_batch(
+        self, loc: SampleLocation, table: FrameTable, batch: range, where: str
+    ) -> Iterator[bytes]:
+        base = loc.record.offset
+        offsets = table.offset[batch.start : batch.stop]
+        sizes = table.size[batch.start : batch.stop].astype(np.int64)
+        ranges, owner = coalesce(offsets, sizes, self.store.coalesce_gap)
+        blobs = self.store.get_ranges(loc.chunk_key, [(base + a, base + b) for a, b in ranges])
+        for n, i in enumerate(batch):
+            r = owner[n]
+            lo = int(offsets[n]) - ranges[r][0]
+            data = blobs[r][lo : lo + int(sizes[n])]
+            if len(data) != sizes[n] or zlib.crc32(data) & 0xFFFFFFFF != int(table.crc32[i]):
+                raise CorruptDatasetError(
+                    f"{where}: packet {i} fails its checksum",
+                    hint="the chunk is damaged; restore it from a backup",
+                )
+            yield data
+
+
+def coalesce(
+    offsets: np.ndarray, sizes: np.ndarray, max_gap: int
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Merge byte ranges whose gap is at most ``max_gap``. Returns the merged ranges and,
+    for each input range, the index of the merged range holding it."""
+    order = np.argsort(offsets, kind="stable")
+    ranges: list[tuple[int, int]] = []
+    owner = [0] * len(offsets)
+    for n in order:
+        a, b = int(offsets[n]), int(offsets[n] + sizes[n])
+        if ranges and a - ranges[-1][1] <= max_gap:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], b))
+        else:
+            ranges.append((a, b))
+        owner[n] = len(ranges) - 1
+    return ranges, owner
+
+
+def _batches(table: FrameTable, start: int, stop: int) -> Iterator[range]:
+    sizes = table.size[start:stop].astype(np.int64)
+    ends = np.cumsum(sizes)
+    first = start
+    while first < stop:
+        # Take packets until the batch passes the byte budget (at least one packet).
+        done = int(ends[first - start - 1]) if first > start else 0
+        last = int(np.searchsorted(ends, done + PACKET_BATCH_BYTES, side="right")) + start
+        last = min(max(last, first + 1), stop)
+        yield range(first, last)
+        first = last
+
+
+def _check_table_fits(table: FrameTable, rec: SampleRecord, where: str) -> None:
+    if table.data_end() > rec.size + rec.extra_size:
+        raise CorruptDatasetError(f"{where}: packets point past the sample's bytes")
+    if table.frame_count != rec.shape[0]:
+        raise CorruptDatasetError(
+            f"{where}: frame table has {table.frame_count} frames, shape says {rec.shape[0]}"
+        )

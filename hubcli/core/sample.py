@@ -1,0 +1,178 @@
+"""Sample views: ``tensor[i]`` / ``tensor[i, frames]`` and ``tensor[a:b]``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hubcli.core.frame_index import normalize_positions
+from hubcli.errors import InvalidSampleError, RaggedError
+from hubcli.video.decode import decode_frames
+
+if TYPE_CHECKING:
+    from hubcli.core.tensor import Tensor
+    from hubcli.format.segment import SampleRecord
+
+
+class SampleView:
+    """One sample, optionally restricted to some frames (and pixels) by ``rest``."""
+
+    def __init__(self, tensor: Tensor, index: int, rest: tuple[Any, ...]) -> None:
+        self.tensor = tensor
+        self.index = index
+        self.rest = rest
+
+    @property
+    def where(self) -> str:
+        return f"{self.tensor.name}[{self.index}]"
+
+    def record(self) -> SampleRecord:
+        return self.tensor.reader().locate(self.index).record
+
+    def _frames(self) -> tuple[np.ndarray, bool]:
+        n = self.record().shape[0]
+        return normalize_positions(self.rest[0] if self.rest else Ellipsis, n, "frame", self.where)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(frames, height, width, 3)`` of the selection, from the index alone."""
+        _, h, w, c = self.record().shape
+        frames, scalar = self._frames()
+        base: tuple[int, ...] = (h, w, c) if scalar else (len(frames), h, w, c)
+        if len(self.rest) <= 1:
+            return base
+        # Pixel indices: let numpy work out the shape on a zero-size stand-in.
+        stand_in = np.broadcast_to(np.zeros((), np.uint8), base)
+        shape: tuple[int, ...] = stand_in[self.rest[1:]].shape
+        return shape
+
+    @property
+    def sample_info(self) -> dict[str, Any]:
+        """Metadata, without decoding or reading video bytes (keys as in Hub, plus
+        ``codec``, ``pix_fmt``, ``size``)."""
+        rec = self.record()
+        num, den = rec.time_base
+        return {
+            "duration": rec.duration,
+            "fps": rec.fps,
+            "timebase": num / den,
+            "shape": list(rec.shape),
+            "format": rec.format,
+            "filename": rec.filename,
+            "modified": False,
+            "codec": rec.codec.name,
+            "pix_fmt": rec.codec.pix_fmt,
+            "size": rec.size,
+        }
+
+    @property
+    def timestamp(self) -> np.ndarray | float:
+        """Presentation timestamps in seconds of exactly the frames ``numpy()`` returns:
+        ``float64(pts) * num / den``, as PyAV's ``frame.time`` computes them."""
+        frames, scalar = self._frames()
+        rec = self.record()
+        table = self.tensor.reader().frame_table(self.index)
+        num, den = rec.time_base
+        seconds = table.frame_pts[frames].astype(np.float64) * num / den
+        return float(seconds[0]) if scalar else seconds
+
+    def numpy(self) -> np.ndarray:
+        """The selected frames, ``uint8`` RGB, decoding only what they need."""
+        frames, scalar = self._frames()
+        rgb = self._decode(frames)
+        result = rgb[0] if scalar else rgb
+        return result[self.rest[1:]] if len(self.rest) > 1 else result
+
+    def data(self) -> dict[str, Any]:
+        return {"frames": self.numpy(), "timestamps": self.timestamp}
+
+    def _decode(self, frames: np.ndarray) -> np.ndarray:
+        reader = self.tensor.reader()
+        rec = reader.locate(self.index).record
+        table = reader.frame_table(self.index)
+        _, h, w, c = rec.shape
+        out = np.empty((len(frames), h, w, c), dtype=np.uint8)
+        slots: defaultdict[int, list[int]] = defaultdict(list)
+        for pos, packet in enumerate(table.frame_packet[frames].tolist()):
+            slots[packet].append(pos)
+
+        def sink(packet: int, rgb: np.ndarray) -> None:
+            if rgb.shape != (h, w, c):
+                raise InvalidSampleError(
+                    f"{self.where}: a decoded frame is {rgb.shape[1]}x{rgb.shape[0]}, not {w}x{h}"
+                )
+            for pos in slots[packet]:
+                out[pos] = rgb
+
+        def read_packets(start: int, stop: int) -> Any:
+            return reader.iter_packets(self.index, table, start, stop)
+
+        decode_frames(rec.codec, table, frames, read_packets, sink, where=self.where)
+        return out
+
+    def __repr__(self) -> str:
+        return f"SampleView({self.where}, shape={self.shape})"
+
+
+class SamplesView:
+    """Several samples (``tensor[a:b]``), each with the same frame selection."""
+
+    def __init__(self, tensor: Tensor, indices: list[int], rest: tuple[Any, ...]) -> None:
+        self.tensor = tensor
+        self.indices = indices
+        self.rest = rest
+
+    @property
+    def samples(self) -> list[SampleView]:
+        return [SampleView(self.tensor, i, self.rest) for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Any:
+        return iter(self.samples)
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """``(samples, ...)``; a dimension that differs between samples is None."""
+        shapes = [s.shape for s in self.samples]
+        if not shapes:
+            return (0,)
+        if len({len(s) for s in shapes}) != 1:
+            return (len(shapes), None)
+        dims = tuple(d if all(s[k] == d for s in shapes) else None for k, d in enumerate(shapes[0]))
+        return (len(shapes), *dims)
+
+    @property
+    def sample_info(self) -> list[dict[str, Any]]:
+        return [s.sample_info for s in self.samples]
+
+    @property
+    def timestamp(self) -> list[np.ndarray | float]:
+        return [s.timestamp for s in self.samples]
+
+    def numpy(self, aslist: bool = False) -> np.ndarray | list[np.ndarray]:
+        """Each sample's frames: a list with ``aslist=True``, else one stacked array
+        (samples of different shapes cannot stack: pass ``aslist=True``)."""
+        if not aslist:
+            shape = self.shape
+            if None in shape:
+                raise RaggedError(
+                    f"samples {self.indices[:5]} of {self.tensor.name!r} have different "
+                    f"shapes {shape}",
+                    hint="pass aslist=True to get a list of arrays",
+                )
+        arrays = [s.numpy() for s in self.samples]
+        if aslist:
+            return arrays
+        if not arrays:
+            return np.zeros((0,), dtype=np.uint8)
+        return np.stack(arrays)
+
+    def data(self, aslist: bool = False) -> dict[str, Any]:
+        return {"frames": self.numpy(aslist=aslist), "timestamps": self.timestamp}
+
+    def __repr__(self) -> str:
+        return f"SamplesView({self.tensor.name}{self.indices[:5]}, shape={self.shape})"

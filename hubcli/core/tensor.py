@@ -1,0 +1,121 @@
+"""Tensors: append videos, index samples."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from hubcli.core.frame_index import normalize_positions
+from hubcli.core.ingest import Progress, StagedSegment, prepare, stage_segment
+from hubcli.core.reader import SampleReader
+from hubcli.core.sample import SamplesView, SampleView
+from hubcli.core.sources import as_source
+from hubcli.errors import FrameIndexError, TensorNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hubcli.core.dataset import Dataset
+    from hubcli.format.manifest import Manifest, TensorMeta
+
+
+class Tensor:
+    """A named sequence of samples in a dataset (a view; holds no data itself)."""
+
+    def __init__(self, dataset: Dataset, name: str) -> None:
+        self.dataset = dataset
+        self.name = name
+
+    @property
+    def meta(self) -> TensorMeta:
+        return self.dataset.tensor_meta(self.name)
+
+    @property
+    def htype(self) -> str:
+        return self.meta.htype
+
+    @property
+    def sample_compression(self) -> str:
+        return self.meta.sample_compression
+
+    def __len__(self) -> int:
+        return self.meta.length
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (
+            f"Tensor(name={m.name!r}, htype={m.htype!r}, "
+            f"sample_compression={m.sample_compression!r}, length={m.length})"
+        )
+
+    def reader(self) -> SampleReader:
+        return SampleReader(self.dataset.store, self.meta, self.dataset.cache)
+
+    # --- writing --------------------------------------------------------------------
+    def append(self, sample: Any) -> None:
+        """Append one video: a path or ``hubcli.read(path)``. See :meth:`extend`."""
+        self.extend([sample])
+
+    def extend(self, samples: Iterable[Any], progress: Progress | None = None) -> None:
+        """Append several videos as one commit: all of them, or none if any is bad.
+
+        Every source is indexed (demuxed) and checked before anything is written; the
+        bytes are then stored unchanged.
+
+        Raises
+        ------
+        SourceNotFoundError, InvalidSampleError
+            A source is missing, not a video, truncated, undecodable, or not this
+            tensor's container. The dataset is left unchanged.
+        """
+        self.dataset.check_writable()
+        meta = self.meta
+        sources = [as_source(s) for s in samples]
+        if not sources:
+            return
+        prepared = []
+        for source in sources:
+            prepared.append(prepare(source, meta.sample_compression, self.name))
+            if progress:
+                progress(prepared[-1].size)
+        store, written = self.dataset.store, list[str]()
+        try:
+            staged = stage_segment(store, self.name, prepared, written)
+            self.dataset.commit(lambda manifest: self._with_segment(manifest, staged))
+        except BaseException:
+            _remove_quietly(store, written)
+            raise
+
+    def _with_segment(self, manifest: Manifest, staged: StagedSegment) -> Manifest:
+        """``manifest`` with the staged samples after this tensor's newest samples (called
+        again on the winner's manifest if another writer commits first)."""
+        current = manifest.tensor(self.name)
+        if current is None:
+            raise TensorNotFoundError(
+                f"tensor {self.name!r} no longer exists in {self.dataset.path}"
+            )
+        ref = (staged.key, staged.count, staged.size, staged.header_size, staged.header_sha256)
+        return manifest.with_tensor(current.with_segment(*ref))
+
+    # --- reading --------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> SampleView | SamplesView:
+        """``t[i]``, ``t[i, frames]``, ``t[a:b]``, ``t[[i, j], frames]``; frames index as
+        numpy does (ints, negative ints, slices with any step, lists of ints)."""
+        first, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())
+        if isinstance(index, tuple) and not index:
+            raise FrameIndexError(f"empty index for tensor {self.name!r}")
+        positions, scalar = normalize_positions(first, len(self), "sample", f"tensor {self.name!r}")
+        if scalar:
+            return SampleView(self, int(positions[0]), rest)
+        return SamplesView(self, [int(p) for p in positions], rest)
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield SampleView(self, i, ())
+
+
+def _remove_quietly(store: Any, written: list[str]) -> None:
+    """Best effort: these keys are unreferenced, so leaving one behind is harmless."""
+    for key in written:
+        with contextlib.suppress(Exception):
+            store.delete(key)

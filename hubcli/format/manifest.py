@@ -1,0 +1,226 @@
+"""The version manifest: the whole state of a dataset at one version (format_spec/metadata.md).
+
+A manifest is a UTF-8 JSON object stored at ``versions/<20 digits>.json``. It is the
+only file ever created to commit a change, so it is also the commit record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from hubcli.errors import CorruptDatasetError, UnsupportedFormatError, UnsupportedHtypeError
+from hubcli.format import keys
+from hubcli.format.validate import as_map, field, non_negative, one_of
+from hubcli.format.version import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    check_readable,
+    parse_format_version,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+HTYPES = ("video",)
+SAMPLE_COMPRESSIONS = ("mp4", "mov", "mkv", "webm", "avi")
+TENSOR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """Where one commit's samples of a tensor are described (a segment object)."""
+
+    key: str
+    first: int
+    count: int
+    size: int
+    header_size: int
+    header_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "first": self.first,
+            "count": self.count,
+            "size": self.size,
+            "header_size": self.header_size,
+            "header_sha256": self.header_sha256,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TensorMeta:
+    """One tensor: its type, compression, length and the segments holding its samples."""
+
+    name: str
+    htype: str
+    sample_compression: str
+    length: int
+    segments: tuple[SegmentRef, ...] = ()
+
+    def with_segment(
+        self, key: str, count: int, size: int, header_size: int, sha: str
+    ) -> TensorMeta:
+        """This tensor with ``count`` more samples described by the segment at ``key``."""
+        ref = SegmentRef(key, self.length, count, size, header_size, sha)
+        return replace(self, length=self.length + count, segments=(*self.segments, ref))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "htype": self.htype,
+            "sample_compression": self.sample_compression,
+            "length": self.length,
+            "segments": [s.to_dict() for s in self.segments],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The complete, immutable state of a dataset at ``version``."""
+
+    dataset_id: str
+    version: int
+    created_at: str
+    tensors: tuple[TensorMeta, ...] = ()
+    format_version: str = FORMAT_VERSION
+
+    def tensor(self, name: str) -> TensorMeta | None:
+        return next((t for t in self.tensors if t.name == name), None)
+
+    def with_tensor(self, meta: TensorMeta) -> Manifest:
+        """This manifest with ``meta`` replacing the tensor of the same name, or added last."""
+        names = [t.name for t in self.tensors]
+        if meta.name in names:
+            tensors = tuple(meta if t.name == meta.name else t for t in self.tensors)
+        else:
+            tensors = (*self.tensors, meta)
+        return replace(self, tensors=tensors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "dataset_id": self.dataset_id,
+            "version": self.version,
+            "created_at": self.created_at,
+            "tensors": [t.to_dict() for t in self.tensors],
+        }
+
+
+def validate_tensor_name(name: object) -> str:
+    """Tensor names become key segments and Python attributes, so they are restricted."""
+    from hubcli.errors import InvalidNameError
+
+    if not isinstance(name, str) or not TENSOR_NAME_RE.match(name):
+        raise InvalidNameError(
+            f"invalid tensor name {name!r}",
+            hint="use 1-64 letters, digits, '_' or '-', starting with a letter or '_'",
+        )
+    return name
+
+
+def validate_htype(htype: object, compression: object) -> tuple[str, str]:
+    if htype not in HTYPES:
+        raise UnsupportedHtypeError(
+            f"unknown htype {htype!r}", hint=f"use one of: {', '.join(HTYPES)}"
+        )
+    if compression not in SAMPLE_COMPRESSIONS:
+        raise UnsupportedHtypeError(
+            f"unknown sample_compression {compression!r} for htype {htype!r}",
+            hint=f"use one of: {', '.join(SAMPLE_COMPRESSIONS)}",
+        )
+    return str(htype), str(compression)
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    return (json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def parse_manifest(data: bytes, where: str) -> Manifest:
+    """Parse and validate a manifest's bytes; ``where`` names the file in errors."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptDatasetError(f"{where}: not valid JSON ({exc})") from None
+    obj = as_map(raw, where)
+    if obj.get("format") != FORMAT_NAME:
+        raise CorruptDatasetError(f"{where}: field 'format' must be {FORMAT_NAME!r}")
+    fmt = field(obj, "format_version", str, where)
+    check_readable(parse_format_version(fmt, where), where)
+    dataset_id = field(obj, "dataset_id", str, where)
+    if not _DATASET_ID_RE.match(dataset_id):
+        raise CorruptDatasetError(f"{where}: dataset_id must be 32 lowercase hex digits")
+    tensors = tuple(
+        _parse_tensor(t, f"{where} tensor #{i}")
+        for i, t in enumerate(field(obj, "tensors", list, where))
+    )
+    names = [t.name for t in tensors]
+    if len(set(names)) != len(names):
+        raise CorruptDatasetError(f"{where}: duplicate tensor names")
+    return Manifest(
+        dataset_id=dataset_id,
+        version=non_negative(obj, "version", where),
+        created_at=field(obj, "created_at", str, where),
+        tensors=tensors,
+        format_version=fmt,
+    )
+
+
+def _parse_tensor(value: object, where: str) -> TensorMeta:
+    obj = as_map(value, where)
+    name = field(obj, "name", str, where)
+    if not TENSOR_NAME_RE.match(name):
+        raise CorruptDatasetError(f"{where}: invalid tensor name {name!r}")
+    htype = field(obj, "htype", str, where)
+    if htype not in HTYPES:
+        # format_spec/versioning.md §2: an unknown htype is never guessed at.
+        raise UnsupportedFormatError(
+            f"{where}: tensor {name!r} has htype {htype!r}, unknown to this hubcli",
+            hint="upgrade hubcli (pip install -U hubcli)",
+        )
+    compression = one_of(obj, "sample_compression", SAMPLE_COMPRESSIONS, where)
+    length = non_negative(obj, "length", where)
+    segments = tuple(
+        _parse_segment_ref(s, name, f"{where} segment #{i}")
+        for i, s in enumerate(field(obj, "segments", list, where))
+    )
+    _check_segments_cover(segments, length, where)
+    return TensorMeta(name, htype, compression, length, segments)
+
+
+def _parse_segment_ref(value: object, tensor: str, where: str) -> SegmentRef:
+    obj: Mapping[str, Any] = as_map(value, where)
+    key = field(obj, "key", str, where)
+    if not keys.is_object_key_of(tensor, key, "segments"):
+        raise CorruptDatasetError(f"{where}: {key!r} is not a segment key of tensor {tensor!r}")
+    sha = field(obj, "header_sha256", str, where)
+    if not _SHA256_HEX_RE.match(sha):
+        raise CorruptDatasetError(f"{where}: header_sha256 must be 64 lowercase hex digits")
+    ref = SegmentRef(
+        key=key,
+        first=non_negative(obj, "first", where),
+        count=non_negative(obj, "count", where),
+        size=non_negative(obj, "size", where),
+        header_size=non_negative(obj, "header_size", where),
+        header_sha256=sha,
+    )
+    if not 16 <= ref.header_size <= ref.size:
+        raise CorruptDatasetError(f"{where}: header_size must be within 16..size")
+    return ref
+
+
+def _check_segments_cover(segments: tuple[SegmentRef, ...], length: int, where: str) -> None:
+    """Segments must tile samples 0..length-1 in order, with no gap or overlap."""
+    expected = 0
+    for ref in segments:
+        if ref.first != expected or ref.count == 0:
+            raise CorruptDatasetError(f"{where}: segments do not tile the samples in order")
+        expected += ref.count
+    if expected != length:
+        raise CorruptDatasetError(f"{where}: segments hold {expected} samples, length is {length}")

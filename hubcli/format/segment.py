@@ -1,0 +1,245 @@
+"""Segment objects: the samples one commit added to a tensor (format_spec/segments.md).
+
+Layout of a segment object::
+
+    offset  size  field
+    0       8     magic  b"HUBCSEG1"
+    8       8     H, uint64 little-endian: length of the header
+    16      H     header: msgpack map {"chunks": [...], "samples": [...]}
+    16+H    ...   frame tables, one per sample; a record's ``frames_offset`` counts
+                  from byte 16+H
+
+The manifest stores ``header_size = 16 + H`` and the SHA-256 of those bytes, so a
+reader fetches and verifies the header with one ranged read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+import msgpack
+
+from hubcli.errors import CorruptDatasetError
+from hubcli.format.manifest import SAMPLE_COMPRESSIONS
+from hubcli.format.validate import as_map, field, int_list, non_negative, one_of
+
+SEGMENT_MAGIC = b"HUBCSEG1"
+CHUNK_MAGIC = b"HUBCCHK1"
+PREFIX = struct.Struct("<8sQ")
+PREFIX_SIZE = PREFIX.size  # 16
+
+
+@dataclass(frozen=True, slots=True)
+class CodecParams:
+    """What a decoder needs to be built without the container (format_spec/segments.md §4)."""
+
+    name: str
+    tag: int
+    extradata: bytes
+    width: int
+    height: int
+    pix_fmt: str
+    color_range: int = 0
+    colorspace: int = 2
+    color_primaries: int = 2
+    color_trc: int = 2
+    bits_per_coded_sample: int = 0
+    field_order: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tag": self.tag,
+            "extradata": self.extradata,
+            "width": self.width,
+            "height": self.height,
+            "pix_fmt": self.pix_fmt,
+            "color_range": self.color_range,
+            "colorspace": self.colorspace,
+            "color_primaries": self.color_primaries,
+            "color_trc": self.color_trc,
+            "bits_per_coded_sample": self.bits_per_coded_sample,
+            "field_order": self.field_order,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> CodecParams:
+        obj = as_map(data, where)
+        return cls(
+            name=field(obj, "name", str, where),
+            tag=non_negative(obj, "tag", where),
+            extradata=field(obj, "extradata", bytes, where),
+            width=non_negative(obj, "width", where),
+            height=non_negative(obj, "height", where),
+            pix_fmt=field(obj, "pix_fmt", str, where),
+            color_range=non_negative(obj, "color_range", where),
+            colorspace=non_negative(obj, "colorspace", where),
+            color_primaries=non_negative(obj, "color_primaries", where),
+            color_trc=non_negative(obj, "color_trc", where),
+            bits_per_coded_sample=non_negative(obj, "bits_per_coded_sample", where),
+            field_order=non_negative(obj, "field_order", where),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    """A chunk object one or more samples of the segment live in."""
+
+    key: str
+    size: int
+    sha256: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRecord:
+    """One stored video: where its bytes and frame table are, and its metadata."""
+
+    chunk: int
+    offset: int
+    size: int
+    extra_size: int
+    sha256: bytes
+    frames_offset: int
+    frames_size: int
+    frames_crc32: int
+    filename: str
+    format: str
+    shape: tuple[int, int, int, int]
+    fps: float
+    time_base: tuple[int, int]
+    duration: int
+    codec: CodecParams
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk": self.chunk,
+            "offset": self.offset,
+            "size": self.size,
+            "extra_size": self.extra_size,
+            "sha256": self.sha256,
+            "frames_offset": self.frames_offset,
+            "frames_size": self.frames_size,
+            "frames_crc32": self.frames_crc32,
+            "filename": self.filename,
+            "format": self.format,
+            "shape": list(self.shape),
+            "fps": self.fps,
+            "time_base": list(self.time_base),
+            "duration": self.duration,
+            "codec": self.codec.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentHeader:
+    chunks: tuple[ChunkRef, ...]
+    samples: tuple[SampleRecord, ...]
+
+
+def encode_segment(
+    chunks: list[ChunkRef], samples: list[SampleRecord], frame_tables: list[bytes]
+) -> bytes:
+    """Build a segment object from records whose ``frames_*`` fields are filled in here.
+
+    ``frames_offset`` counts from the end of the header (byte ``16 + H``), so the
+    header never has to hold its own size.
+    """
+    located, position = [], 0
+    for record, blob in zip(samples, frame_tables, strict=True):
+        crc = zlib.crc32(blob) & 0xFFFFFFFF
+        located.append(
+            replace(record, frames_offset=position, frames_size=len(blob), frames_crc32=crc)
+        )
+        position += len(blob)
+    header = _pack_header(chunks, located)
+    return PREFIX.pack(SEGMENT_MAGIC, len(header)) + header + b"".join(frame_tables)
+
+
+def _pack_header(chunks: list[ChunkRef], samples: list[SampleRecord]) -> bytes:
+    body = {"chunks": [c.to_dict() for c in chunks], "samples": [s.to_dict() for s in samples]}
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def header_digest(header_bytes: bytes) -> str:
+    return hashlib.sha256(header_bytes).hexdigest()
+
+
+def parse_segment_prefix(prefix: bytes, where: str) -> int:
+    """Validate the 16-byte prefix; return the header length H."""
+    if len(prefix) < PREFIX_SIZE:
+        raise CorruptDatasetError(f"{where}: segment is shorter than its 16-byte prefix")
+    magic, header_len = PREFIX.unpack_from(prefix)
+    if magic != SEGMENT_MAGIC:
+        raise CorruptDatasetError(f"{where}: bad segment magic {magic!r}")
+    return int(header_len)
+
+
+def parse_segment_header(data: bytes, expected_sha256: str, where: str) -> SegmentHeader:
+    """Parse ``data`` = the first ``header_size`` bytes of a segment, checked by SHA-256."""
+    if header_digest(data) != expected_sha256:
+        raise CorruptDatasetError(f"{where}: segment header checksum mismatch")
+    header_len = parse_segment_prefix(data, where)
+    if PREFIX_SIZE + header_len != len(data):
+        raise CorruptDatasetError(f"{where}: segment header length disagrees with the manifest")
+    try:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=True)
+        unpacker.feed(data[PREFIX_SIZE:])
+        raw = unpacker.unpack()
+    except Exception as exc:  # msgpack raises several unrelated types on bad input
+        raise CorruptDatasetError(f"{where}: segment header is not valid msgpack ({exc})") from None
+    obj = as_map(raw, where)
+    chunks = tuple(
+        _parse_chunk_ref(c, f"{where} chunk #{i}")
+        for i, c in enumerate(field(obj, "chunks", list, where))
+    )
+    samples = tuple(
+        _parse_sample(s, len(chunks), f"{where} sample #{i}")
+        for i, s in enumerate(field(obj, "samples", list, where))
+    )
+    return SegmentHeader(chunks, samples)
+
+
+def _parse_chunk_ref(value: object, where: str) -> ChunkRef:
+    obj = as_map(value, where)
+    sha = field(obj, "sha256", bytes, where)
+    if len(sha) != 32:
+        raise CorruptDatasetError(f"{where}: sha256 must be 32 bytes")
+    return ChunkRef(field(obj, "key", str, where), non_negative(obj, "size", where), sha)
+
+
+def _parse_sample(value: object, chunk_count: int, where: str) -> SampleRecord:
+    obj = as_map(value, where)
+    chunk = non_negative(obj, "chunk", where)
+    if chunk >= chunk_count:
+        raise CorruptDatasetError(f"{where}: chunk index {chunk} out of range")
+    sha = field(obj, "sha256", bytes, where)
+    if len(sha) != 32:
+        raise CorruptDatasetError(f"{where}: sha256 must be 32 bytes")
+    shape = int_list(obj, "shape", 4, where)
+    time_base = int_list(obj, "time_base", 2, where)
+    if min(shape) < 0 or shape[3] != 3 or time_base[0] <= 0 or time_base[1] <= 0:
+        raise CorruptDatasetError(f"{where}: invalid shape or time_base")
+    return SampleRecord(
+        chunk=chunk,
+        offset=non_negative(obj, "offset", where),
+        size=non_negative(obj, "size", where),
+        extra_size=non_negative(obj, "extra_size", where),
+        sha256=sha,
+        frames_offset=non_negative(obj, "frames_offset", where),
+        frames_size=non_negative(obj, "frames_size", where),
+        frames_crc32=non_negative(obj, "frames_crc32", where),
+        filename=field(obj, "filename", str, where),
+        format=one_of(obj, "format", SAMPLE_COMPRESSIONS, where),
+        shape=(shape[0], shape[1], shape[2], shape[3]),
+        fps=field(obj, "fps", float, where),
+        time_base=(time_base[0], time_base[1]),
+        duration=field(obj, "duration", int, where),
+        codec=CodecParams.from_dict(field(obj, "codec", dict, where), f"{where} codec"),
+    )

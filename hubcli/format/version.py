@@ -1,0 +1,42 @@
+"""Format version and the rules for meeting other versions (format_spec/versioning.md)."""
+
+from __future__ import annotations
+
+import re
+
+from hubcli.errors import CorruptDatasetError, UnsupportedFormatError
+
+FORMAT_NAME = "hubcli"
+FORMAT_VERSION = "1.0"
+FORMAT_MAJOR, FORMAT_MINOR = 1, 0
+
+_VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$")
+
+
+def parse_format_version(value: object, where: str) -> tuple[int, int]:
+    """Parse a ``"MAJOR.MINOR"`` string; anything else is a corrupt manifest."""
+    if not isinstance(value, str) or not (m := _VERSION_RE.match(value)):
+        raise CorruptDatasetError(f"{where}: format_version {value!r} is not 'MAJOR.MINOR'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_readable(version: tuple[int, int], where: str) -> None:
+    """Readers refuse another major version: its meaning may differ (versioning.md §2)."""
+    if version[0] != FORMAT_MAJOR:
+        raise UnsupportedFormatError(
+            f"{where} uses hubcli format {version[0]}.{version[1]}, "
+            f"this hubcli reads format {FORMAT_MAJOR}.x",
+            hint="upgrade hubcli (pip install -U hubcli)",
+        )
+
+
+def check_writable(version: tuple[int, int], where: str) -> None:
+    """Writers refuse any newer version: rewriting the manifest would drop what they
+    do not know (versioning.md §3)."""
+    check_readable(version, where)
+    if version[1] > FORMAT_MINOR:
+        raise UnsupportedFormatError(
+            f"{where} uses hubcli format {version[0]}.{version[1]}, newer than this "
+            f"hubcli's {FORMAT_VERSION}; it can be read but not written",
+            hint="upgrade hubcli (pip install -U hubcli) to write to it",
+        )

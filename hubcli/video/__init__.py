@@ -1,0 +1,1 @@
+"""Everything that talks to FFmpeg (through PyAV). No other package imports ``av``."""

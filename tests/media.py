@@ -1,0 +1,168 @@
+"""Test media: videos encoded with PyAV at test time, and the independent oracle decode.
+
+Every frame ``k`` of a generated video paints a pattern derived from ``k`` so that a
+wrong frame is visibly (and hash-wise) different from the right one. The oracle is a
+plain PyAV decode of the whole file from the start; it shares no code with hubcli.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import av
+import numpy as np
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """How to encode one corpus video."""
+
+    name: str
+    container: str  # file extension, e.g. "mp4"
+    codec: str
+    frames: int = 60
+    width: int = 96
+    height: int = 64
+    pix_fmt: str = "yuv420p"
+    rate: int = 24
+    options: dict[str, str] = field(default_factory=dict)
+    gop: int = 12
+    max_b_frames: int | None = None
+    vfr: bool = False
+    audio: bool = False
+    pts_offset: int = 0  # first frame's pts, in 1/rate units; < 0 makes an MP4 edit list
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.{self.container}"
+
+
+def paint(k: int, width: int, height: int) -> np.ndarray:
+    """An RGB frame whose content is a function of ``k`` (moving bars plus a counter block)."""
+    y, x = np.mgrid[0:height, 0:width]
+    img = np.empty((height, width, 3), dtype=np.uint8)
+    img[..., 0] = (x * 4 + k * 7) % 256
+    img[..., 1] = (y * 4 + k * 13) % 256
+    img[..., 2] = ((x + y) * 2 + k * 29) % 256
+    # A block whose brightness encodes k coarsely, so neighbouring frames differ a lot.
+    img[: height // 3, : width // 3, :] = (k * 37) % 256
+    return img
+
+
+def make_video(spec: VideoSpec, path: Path) -> Path:
+    """Encode ``spec`` to ``path`` with PyAV and return the path."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(spec.codec, rate=spec.rate, options=dict(spec.options))
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
+        cc = stream.codec_context
+        cc.gop_size = spec.gop
+        if spec.max_b_frames is not None:
+            cc.max_b_frames = spec.max_b_frames
+        if spec.vfr:
+            stream.time_base = Fraction(1, 1000)
+            cc.time_base = Fraction(1, 1000)
+        audio = out.add_stream("aac", rate=16000) if spec.audio else None
+        pts = 0
+        for k in range(spec.frames):
+            frame = av.VideoFrame.from_ndarray(paint(k, spec.width, spec.height), format="rgb24")
+            frame = frame.reformat(format=spec.pix_fmt)
+            if spec.vfr:
+                frame.pts = pts
+                frame.time_base = Fraction(1, 1000)
+                pts += [20, 40, 33, 100, 17][k % 5]
+            else:
+                frame.pts = k + spec.pts_offset
+            out.mux(stream.encode(frame))
+            if audio is not None:
+                _mux_audio(out, audio, k, spec.rate)
+        out.mux(stream.encode(None))
+        if audio is not None:
+            out.mux(audio.encode(None))
+    return path
+
+
+def _mux_audio(out: av.container.OutputContainer, audio: av.AudioStream, k: int, rate: int) -> None:
+    samples = 16000 // rate
+    t = (np.arange(samples) + k * samples) / 16000
+    wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+    frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
+    frame.sample_rate = 16000
+    frame.pts = k * samples
+    out.mux(audio.encode(frame))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The oracle: every frame of a full decode from the start, in output order."""
+
+    frames: list[np.ndarray]
+    pts: list[int]
+    times: list[float]  # PyAV's frame.time: the seconds the decoder reports
+    time_base: Fraction
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        return np.array(self.times, dtype=np.float64)
+
+    def hashes(self) -> list[str]:
+        return [frame_hash(f) for f in self.frames]
+
+
+def decode_all(path: Path) -> Decoded:
+    """Decode the first video stream of ``path`` from the start with plain PyAV."""
+    frames: list[np.ndarray] = []
+    pts: list[int] = []
+    times: list[float] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            pts.append(frame.pts)
+            times.append(frame.time)
+        time_base = stream.time_base
+    return Decoded(frames, pts, times, time_base)
+
+
+def frame_hash(frame: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()[:16] + str(frame.shape)
+
+
+X264_BFRAMES = {"x264-params": "bframes=3:b-pyramid=normal", "preset": "veryfast"}
+
+CORPUS: list[VideoSpec] = [
+    # B-frames and an edit list: the first frames have negative pts, so the MP4 muxer
+    # writes an edit list and the demuxer marks the packets before it discard.
+    VideoSpec("h264_bframes_editlist", "mp4", "libx264", options=X264_BFRAMES, pts_offset=-5),
+    VideoSpec("h264_bframes", "mp4", "libx264", options=X264_BFRAMES),
+    VideoSpec(
+        "h264_open_gop",
+        "mkv",
+        "libx264",
+        frames=72,
+        options={"x264-params": "bframes=3:open-gop=1:keyint=12:min-keyint=12:scenecut=0"},
+    ),
+    VideoSpec("hevc", "mp4", "libx265", options={"x265-params": "log-level=error:keyint=12"}),
+    VideoSpec(
+        "hevc_10bit_open_gop",
+        "mkv",
+        "libx265",
+        pix_fmt="yuv420p10le",
+        options={"x265-params": "log-level=error:keyint=12:open-gop=1:bframes=4"},
+    ),
+    VideoSpec("vp9", "webm", "libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"}),
+    VideoSpec("vp9_mkv", "mkv", "libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"}),
+    VideoSpec("av1", "mkv", "libsvtav1", options={"preset": "12"}, width=128, height=64),
+    VideoSpec("mpeg4_avi", "avi", "mpeg4", max_b_frames=2),
+    VideoSpec("vfr", "mp4", "libx264", vfr=True, options=X264_BFRAMES),
+    VideoSpec("audio", "mp4", "libx264", audio=True, options=X264_BFRAMES),
+    VideoSpec(
+        "odd_444", "mkv", "libx264", width=97, height=55, pix_fmt="yuv444p", options=X264_BFRAMES
+    ),
+    VideoSpec("mov", "mov", "libx264", options=X264_BFRAMES),
+]
