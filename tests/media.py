@@ -8,7 +8,7 @@ plain PyAV decode of the whole file from the start; it shares no code with hubcl
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -31,12 +31,13 @@ class VideoSpec:
     height: int = 64
     pix_fmt: str = "yuv420p"
     rate: int = 24
-    options: dict[str, str] = field(default_factory=dict)
+    options: tuple[tuple[str, str], ...] = ()
     gop: int = 12
     max_b_frames: int | None = None
     vfr: bool = False
     audio: bool = False
     pts_offset: int = 0  # first frame's pts, in 1/rate units; < 0 makes an MP4 edit list
+    container_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def filename(self) -> str:
@@ -57,7 +58,7 @@ def paint(k: int, width: int, height: int) -> np.ndarray:
 
 def make_video(spec: VideoSpec, path: Path) -> Path:
     """Encode ``spec`` to ``path`` with PyAV and return the path."""
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=dict(spec.container_options)) as out:
         stream = out.add_stream(spec.codec, rate=spec.rate, options=dict(spec.options))
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
         cc = stream.codec_context
@@ -133,7 +134,8 @@ def frame_hash(frame: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()[:16] + str(frame.shape)
 
 
-X264_BFRAMES = {"x264-params": "bframes=3:b-pyramid=normal", "preset": "veryfast"}
+VP9_FAST = (("deadline", "realtime"), ("cpu-used", "8"))
+X264_BFRAMES = (("x264-params", "bframes=3:b-pyramid=normal"), ("preset", "veryfast"))
 
 CORPUS: list[VideoSpec] = [
     # B-frames and an edit list: the first frames have negative pts, so the MP4 muxer
@@ -145,19 +147,26 @@ CORPUS: list[VideoSpec] = [
         "mkv",
         "libx264",
         frames=72,
-        options={"x264-params": "bframes=3:open-gop=1:keyint=12:min-keyint=12:scenecut=0"},
+        options=(("x264-params", "bframes=3:open-gop=1:keyint=12:min-keyint=12:scenecut=0"),),
     ),
-    VideoSpec("hevc", "mp4", "libx265", options={"x265-params": "log-level=error:keyint=12"}),
+    VideoSpec("hevc", "mp4", "libx265", options=(("x265-params", "log-level=error:keyint=12"),)),
     VideoSpec(
         "hevc_10bit_open_gop",
         "mkv",
         "libx265",
         pix_fmt="yuv420p10le",
-        options={"x265-params": "log-level=error:keyint=12:open-gop=1:bframes=4"},
+        options=(("x265-params", "log-level=error:keyint=12:open-gop=1:bframes=4"),),
     ),
-    VideoSpec("vp9", "webm", "libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"}),
-    VideoSpec("vp9_mkv", "mkv", "libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"}),
-    VideoSpec("av1", "mkv", "libsvtav1", options={"preset": "12"}, width=128, height=64),
+    VideoSpec("vp9", "webm", "libvpx-vp9", options=VP9_FAST),
+    VideoSpec("vp9_mkv", "mkv", "libvpx-vp9", options=VP9_FAST),
+    VideoSpec(
+        "av1",
+        "mkv",
+        "libsvtav1",
+        options=(("preset", "12"), ("svtav1-params", "log-level=1")),
+        width=128,
+        height=64,
+    ),
     VideoSpec("mpeg4_avi", "avi", "mpeg4", max_b_frames=2),
     VideoSpec("vfr", "mp4", "libx264", vfr=True, options=X264_BFRAMES),
     VideoSpec("audio", "mp4", "libx264", audio=True, options=X264_BFRAMES),
@@ -165,4 +174,43 @@ CORPUS: list[VideoSpec] = [
         "odd_444", "mkv", "libx264", width=97, height=55, pix_fmt="yuv444p", options=X264_BFRAMES
     ),
     VideoSpec("mov", "mov", "libx264", options=X264_BFRAMES),
+    VideoSpec(
+        "faststart",
+        "mp4",
+        "libx264",
+        options=X264_BFRAMES,
+        container_options=(("movflags", "faststart"),),
+    ),
 ]
+
+#: A longer clip with many GOPs, for "decode only what is needed" tests.
+LONG = VideoSpec(
+    "long_gop30", "mp4", "libx264", frames=300, gop=30, width=160, height=96, options=X264_BFRAMES
+)
+
+
+def make_audio_only(path: Path) -> Path:
+    """An mp4 with one AAC stream and no video."""
+    with av.open(str(path), "w") as out:
+        audio = out.add_stream("aac", rate=16000)
+        for k in range(20):
+            _mux_audio(out, audio, k, 24)
+        out.mux(audio.encode(None))
+    return path
+
+
+def scramble_packets(src: Path, dst: Path, first: int) -> Path:
+    """Copy ``src`` with the bytes of video packets ``first..`` replaced by noise: the
+    container stays valid, the stream stops being decodable."""
+    data = bytearray(src.read_bytes())
+    with av.open(str(src)) as container:
+        for n, packet in enumerate(container.demux(container.streams.video[0])):
+            payload = bytes(packet)
+            if n < first or not payload:
+                continue
+            at = data.find(payload, packet.pos, packet.pos + 64 + len(payload))
+            assert at >= 0, "packet bytes not found near their position"
+            for i in range(at, at + len(payload)):
+                data[i] = (i * 7919) % 251
+    dst.write_bytes(bytes(data))
+    return dst

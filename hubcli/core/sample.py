@@ -45,8 +45,12 @@ class SampleView:
             return base
         # Pixel indices: let numpy work out the shape on a zero-size stand-in.
         stand_in = np.broadcast_to(np.zeros((), np.uint8), base)
-        shape: tuple[int, ...] = stand_in[self.rest[1:]].shape
+        shape: tuple[int, ...] = stand_in[self._pixel_index(scalar)].shape
         return shape
+
+    def _pixel_index(self, scalar: bool) -> tuple[Any, ...]:
+        """Indices after the frame index apply to each frame (the frame axis stays)."""
+        return self.rest[1:] if scalar else (slice(None), *self.rest[1:])
 
     @property
     def sample_info(self) -> dict[str, Any]:
@@ -83,7 +87,9 @@ class SampleView:
         frames, scalar = self._frames()
         rgb = self._decode(frames)
         result = rgb[0] if scalar else rgb
-        return result[self.rest[1:]] if len(self.rest) > 1 else result
+        if len(self.rest) > 1:
+            return np.ascontiguousarray(result[self._pixel_index(scalar)])
+        return result
 
     def data(self) -> dict[str, Any]:
         return {"frames": self.numpy(), "timestamps": self.timestamp}

@@ -105,7 +105,9 @@ def _decode_run(
         for frame in ctx.decode(None):  # drain the pictures still held for reordering
             _deliver(frame, pending, sink)
     except av.FFmpegError as exc:
-        raise InvalidSampleError(f"{where}: the decoder failed at packet {index} ({exc})") from exc
+        raise InvalidSampleError(
+            f"{where}: the video cannot be decoded (packet {index}: {exc.strerror})"
+        ) from exc
     if pending:
         raise InvalidSampleError(
             f"{where}: the decoder produced no picture for packet(s) {sorted(pending)[:5]}"

@@ -73,9 +73,14 @@ def index_video(opener: Callable[[], BinaryIO], size: int, name: str) -> Indexed
         try:
             container = av.open(demux_file, "r", format=None)
         except av.FFmpegError as exc:
-            raise InvalidSampleError(
-                f"{name}: not a video file FFmpeg can read ({exc.strerror})"
-            ) from None
+            if container_format is None:
+                problem = f"not a video file FFmpeg can read ({exc.strerror})"
+            else:
+                problem = (
+                    f"looks like {container_format} but FFmpeg cannot read it "
+                    f"({exc.strerror}); the file is damaged or truncated"
+                )
+            raise InvalidSampleError(f"{name}: {problem}") from None
         with container:
             indexed = _index_container(container, locate_file, size, name, container_format)
     _check_matroska_length(head, size, indexed.format, name)

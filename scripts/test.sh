@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install hubcli with its test dependencies into ./.venv and run every check:
+# ruff (lint + format), mypy (strict) and the whole pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/ruff check hubcli tests scripts
+.venv/bin/ruff format --check hubcli tests scripts
+.venv/bin/mypy
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests (exit 5)" >&2
+    exit 0
+fi
+exit "$status"
