@@ -8,6 +8,7 @@ failure of the backend raises :class:`hubcli.errors.StorageError`.
 from hubcli.storage.base import Store, check_key
 from hubcli.storage.local import LocalStore
 from hubcli.storage.memory import MemoryStore
+from hubcli.storage.remote import FsspecStore
 from hubcli.storage.resolve import open_store
 
-__all__ = ["LocalStore", "MemoryStore", "Store", "check_key", "open_store"]
+__all__ = ["FsspecStore", "LocalStore", "MemoryStore", "Store", "check_key", "open_store"]
