@@ -5,6 +5,7 @@ ranged read and each checked against its checksum (format_spec/reading.md).
 from __future__ import annotations
 
 import bisect
+import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -44,17 +45,20 @@ class ReadCache:
     def __init__(self) -> None:
         self.headers: dict[str, SegmentHeader] = {}
         self.tables: OrderedDict[tuple[str, int], FrameTable] = OrderedDict()
+        self._lock = threading.Lock()  # readers may share a dataset across threads
 
     def table(self, key: tuple[str, int]) -> FrameTable | None:
-        table = self.tables.get(key)
-        if table is not None:
-            self.tables.move_to_end(key)
-        return table
+        with self._lock:
+            table = self.tables.get(key)
+            if table is not None:
+                self.tables.move_to_end(key)
+            return table
 
     def add_table(self, key: tuple[str, int], table: FrameTable) -> None:
-        self.tables[key] = table
-        if len(self.tables) > FRAME_TABLE_CACHE:
-            self.tables.popitem(last=False)
+        with self._lock:
+            self.tables[key] = table
+            if len(self.tables) > FRAME_TABLE_CACHE:
+                self.tables.popitem(last=False)
 
 
 class SampleReader:
