@@ -13,6 +13,8 @@ class HubcliError(Exception):
     """An error in the user's data or arguments. CLI: one stderr line, exit 1."""
 
     exit_code = 1
+    #: Set by ``Tensor.extend``: the position of the source that failed.
+    source_index: int | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -85,6 +87,10 @@ class RaggedError(HubcliError, ValueError):
 
 class SelectorError(HubcliError, ValueError):
     """A malformed selector string such as ``videos[0, 1:``."""
+
+
+class ExportError(HubcliError):
+    """An export that cannot be written (output folder missing, not writable...)."""
 
 
 class CredentialsError(HubcliError, PermissionError):

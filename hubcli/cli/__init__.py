@@ -1,16 +1,45 @@
-"""The ``hubcli`` command line (Typer). Only this package imports typer."""
+"""The ``hubcli`` command line. Only this package imports typer.
+
+Every command parses its arguments, calls the Python API and renders the result; all
+error translation happens once, in :class:`HubcliGroup`.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 import hubcli
+from hubcli.cli import output
+from hubcli.errors import HubcliError
+
+EXIT_INTERRUPTED = 130
+
+
+class HubcliGroup(TyperGroup):
+    """Turns our errors into one stderr line and exit 1 (also under CliRunner, which
+    bypasses :func:`main`)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HubcliError as exc:
+            if output.SETTINGS.debug:
+                raise
+            output.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+
 
 app = typer.Typer(
     name="hubcli",
+    cls=HubcliGroup,
     help="Video datasets you can index like numpy arrays.",
     pretty_exceptions_enable=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -22,13 +51,38 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Video datasets you can index like numpy arrays."""
+    """Video datasets you can index like numpy arrays.
+
+    Selectors name data the way Python indexes it: videos, videos[0],
+    videos[0, 100:200:5], videos[1, -1], videos[0:3], videos[0, [3, 1, 4]].
+    """
+    output.SETTINGS.debug = debug
+    output.SETTINGS.quiet = quiet
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+
+
+from hubcli.cli import commands  # noqa: E402,F401 - registers the commands on app
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: only bugs and Ctrl-C reach the handlers here."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app()
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        if debug:
+            raise
+        output.error(f"internal error: {type(exc).__name__}: {exc}; re-run with --debug")
+        sys.exit(1)

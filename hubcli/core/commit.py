@@ -62,7 +62,7 @@ def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest])
     ``change`` must be a pure function of the manifest it is given: on a lost race it
     is called again with the winner's manifest. It may raise to abort.
     """
-    manifest = base
+    manifest = _newest(store, base)
     for _ in range(MAX_COMMIT_ATTEMPTS):
         where = store.describe(keys.version_key(manifest.version))
         check_writable(parse_format_version(manifest.format_version, where), where)
@@ -70,13 +70,30 @@ def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest])
         try:
             store.put_if_absent(keys.version_key(new.version), encode_manifest(new))
         except FileExistsError:
-            manifest = read_latest_manifest(store)
+            manifest = _newest(store, manifest)
             continue
         return new
     raise ConflictError(
         f"{store.url}: gave up after {MAX_COMMIT_ATTEMPTS} commits by other writers won the race",
         hint="retry the operation",
     )
+
+
+def _newest(store: Store, base: Manifest) -> Manifest:
+    """The newest manifest of the dataset ``base`` belongs to.
+
+    Checked before every attempt: a writer whose dataset was replaced (overwrite) or
+    removed must not commit on top of the new one.
+    """
+    # One small GET per commit: comparing version numbers alone would miss a dataset
+    # that was replaced and has since reached the same version again.
+    newest = read_latest_manifest(store)
+    if newest.dataset_id != base.dataset_id or newest.version < base.version:
+        raise ConflictError(
+            f"{store.url}: the dataset was replaced or removed while it was open",
+            hint="load it again, then retry",
+        )
+    return newest
 
 
 def remove_dataset(store: Store) -> None:

@@ -22,11 +22,13 @@ from hubcli.format.manifest import (
     validate_htype,
     validate_tensor_name,
 )
+from hubcli.format.selector import parse_selector
 from hubcli.storage.resolve import open_store
 
 if TYPE_CHECKING:
     import os
 
+    from hubcli.core.sample import SamplesView, SampleView
     from hubcli.storage.base import Store
 
 Creds = Mapping[str, Any] | None
@@ -135,6 +137,15 @@ class Dataset:
             raise AttributeError(f"{type(self).__name__!s} has no attribute or tensor {name!r}")
         return Tensor(self, name)
 
+    def select(self, selector: str) -> Tensor | SampleView | SamplesView:
+        """What a selector string names: ``"videos"`` (the tensor), ``"videos[0]"``,
+        ``"videos[0, 100:200:5]"``, ``"videos[0:3]"``... (format_spec/selectors.md)."""
+        parsed = parse_selector(selector)
+        tensor = self[parsed.tensor]
+        if not parsed.index:
+            return tensor
+        return tensor[parsed.index if len(parsed.index) > 1 else parsed.index[0]]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._manifest.tensor(name) is not None
 
@@ -195,13 +206,16 @@ def empty(path: str | os.PathLike[str], overwrite: bool = False, creds: Creds = 
 
 def _check_can_create(store: Store, overwrite: bool) -> None:
     keys_here = store.list()
-    ours = [k for k in keys_here if k.startswith((keys.VERSIONS_PREFIX, keys.TENSORS_PREFIX))]
-    if not ours:
-        if keys_here:
+    others = [k for k in keys_here if not k.startswith((keys.VERSIONS_PREFIX, keys.TENSORS_PREFIX))]
+    if latest_version(store) is None:
+        if others:
             raise DatasetExistsError(
-                f"{store.url} is not empty and holds no hubcli dataset (e.g. {keys_here[0]!r})",
+                f"{store.url} is not empty and holds no hubcli dataset (e.g. {others[0]!r})",
                 hint="choose a new or empty folder; hubcli never overwrites other files",
             )
+        # Only unreachable leftovers of an interrupted overwrite (format_spec/commit.md):
+        # no dataset exists here, so clear them and create one.
+        remove_dataset(store)
         return
     if not overwrite:
         raise DatasetExistsError(

@@ -72,11 +72,15 @@ def prepare(source: VideoSource, compression: str, tensor: str) -> Prepared:
 
 
 def stage_segment(
-    store: Store, tensor: str, samples: Sequence[Prepared], written: list[str]
+    store: Store,
+    tensor: str,
+    samples: Sequence[Prepared],
+    written: list[str],
+    progress: Progress | None = None,
 ) -> StagedSegment:
     """Write chunks and the segment for ``samples``; every key written is appended to
     ``written`` as soon as it exists, so the caller can remove them on failure."""
-    packer = _ChunkPacker(store, tensor, written)
+    packer = _ChunkPacker(store, tensor, written, progress)
     try:
         records = [packer.add(prepared) for prepared in samples]
         packer.close()
@@ -97,8 +101,11 @@ def stage_segment(
 class _ChunkPacker:
     """Packs sample bytes into chunks of about CHUNK_TARGET_BYTES."""
 
-    def __init__(self, store: Store, tensor: str, written: list[str]) -> None:
+    def __init__(
+        self, store: Store, tensor: str, written: list[str], progress: Progress | None
+    ) -> None:
         self.store, self.tensor, self.written = store, tensor, written
+        self.progress = progress
         self.chunks: list[ChunkRef] = []
         self._stack: ExitStack | None = None
         self._file: BinaryIO | None = None
@@ -158,6 +165,8 @@ class _ChunkPacker:
                 self._write(block)
                 sha.update(block)
                 copied += len(block)
+                if self.progress:
+                    self.progress(len(block))
         st = prepared.source.stat()
         if (
             copied != prepared.size

@@ -85,7 +85,13 @@ class SampleReader:
         header = self.cache.headers.get(seg.key)
         if header is None:
             data = self.store.get_range(seg.key, 0, seg.header_size)
-            header = parse_segment_header(data, seg.header_sha256, self.store.describe(seg.key))
+            header = parse_segment_header(
+                data,
+                seg.header_sha256,
+                self.meta.name,
+                self.meta.sample_compression,
+                self.store.describe(seg.key),
+            )
             self.cache.headers[seg.key] = header
         return header
 
@@ -166,6 +172,8 @@ def _batches(table: FrameTable, start: int, stop: int) -> Iterator[range]:
 def _check_table_fits(table: FrameTable, rec: SampleRecord, where: str) -> None:
     if table.data_end() > rec.size + rec.extra_size:
         raise CorruptDatasetError(f"{where}: packets point past the sample's bytes")
+    if table.packet_count and int(table.size.min()) == 0:
+        raise CorruptDatasetError(f"{where}: an empty packet")
     if table.frame_count != rec.shape[0]:
         raise CorruptDatasetError(
             f"{where}: frame table has {table.frame_count} frames, shape says {rec.shape[0]}"

@@ -12,6 +12,8 @@ from hubcli.errors import InvalidSampleError, RaggedError
 from hubcli.video.decode import decode_frames
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from hubcli.core.tensor import Tensor
     from hubcli.format.segment import SampleRecord
 
@@ -95,11 +97,24 @@ class SampleView:
         return {"frames": self.numpy(), "timestamps": self.timestamp}
 
     def _decode(self, frames: np.ndarray) -> np.ndarray:
+        _, h, w, c = self.record().shape
+        out = np.empty((len(frames), h, w, c), dtype=np.uint8)
+
+        def put(positions: list[int], rgb: np.ndarray) -> None:
+            for pos in positions:
+                out[pos] = rgb
+
+        self.decode_each(frames, put)
+        return out
+
+    def decode_each(self, frames: np.ndarray, put: Callable[[list[int], np.ndarray], None]) -> None:
+        """Decode ``frames`` (positions in this sample) and call ``put(positions, rgb)``
+        once per distinct frame, as soon as it is decoded, with every position of the
+        request it fills. Holds one frame at a time: exports stream through this."""
         reader = self.tensor.reader()
         rec = reader.locate(self.index).record
         table = reader.frame_table(self.index)
         _, h, w, c = rec.shape
-        out = np.empty((len(frames), h, w, c), dtype=np.uint8)
         slots: defaultdict[int, list[int]] = defaultdict(list)
         for pos, packet in enumerate(table.frame_packet[frames].tolist()):
             slots[packet].append(pos)
@@ -109,14 +124,16 @@ class SampleView:
                 raise InvalidSampleError(
                     f"{self.where}: a decoded frame is {rgb.shape[1]}x{rgb.shape[0]}, not {w}x{h}"
                 )
-            for pos in slots[packet]:
-                out[pos] = rgb
+            put(slots[packet], rgb)
 
-        def read_packets(start: int, stop: int) -> Any:
+        def read_packets(start: int, stop: int) -> Iterator[bytes]:
             return reader.iter_packets(self.index, table, start, stop)
 
         decode_frames(rec.codec, table, frames, read_packets, sink, where=self.where)
-        return out
+
+    def frame_positions(self) -> tuple[np.ndarray, bool]:
+        """The selected frame numbers (request order) and whether one int selected them."""
+        return self._frames()
 
     def __repr__(self) -> str:
         return f"SampleView({self.where}, shape={self.shape})"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from hubcli.core.commit import read_latest_manifest
 from hubcli.core.frame_index import normalize_positions
 from hubcli.core.ingest import Progress, StagedSegment, prepare, stage_segment
 from hubcli.core.reader import SampleReader
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import as_source
-from hubcli.errors import FrameIndexError, TensorNotFoundError
+from hubcli.errors import FrameIndexError, HubcliError, TensorNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -60,13 +61,15 @@ class Tensor:
         """Append several videos as one commit: all of them, or none if any is bad.
 
         Every source is indexed (demuxed) and checked before anything is written; the
-        bytes are then stored unchanged.
+        bytes are then stored unchanged. ``progress`` is called with byte counts: each
+        source's size once indexed, then the bytes copied (total: twice the sources).
 
         Raises
         ------
         SourceNotFoundError, InvalidSampleError
             A source is missing, not a video, truncated, undecodable, or not this
-            tensor's container. The dataset is left unchanged.
+            tensor's container; ``exc.source_index`` is its position in ``samples``.
+            The dataset is left unchanged.
         """
         self.dataset.check_writable()
         meta = self.meta
@@ -74,16 +77,20 @@ class Tensor:
         if not sources:
             return
         prepared = []
-        for source in sources:
-            prepared.append(prepare(source, meta.sample_compression, self.name))
+        for n, source in enumerate(sources):
+            try:
+                prepared.append(prepare(source, meta.sample_compression, self.name))
+            except HubcliError as exc:
+                exc.source_index = n  # which source failed, for callers that number them
+                raise
             if progress:
                 progress(prepared[-1].size)
-        store, written = self.dataset.store, list[str]()
+        written: list[str] = []
         try:
-            staged = stage_segment(store, self.name, prepared, written)
+            staged = stage_segment(self.dataset.store, self.name, prepared, written, progress)
             self.dataset.commit(lambda manifest: self._with_segment(manifest, staged))
         except BaseException:
-            _remove_quietly(store, written)
+            _remove_unless_committed(self.dataset, written)
             raise
 
     def _with_segment(self, manifest: Manifest, staged: StagedSegment) -> Manifest:
@@ -114,8 +121,21 @@ class Tensor:
             yield SampleView(self, i, ())
 
 
-def _remove_quietly(store: Any, written: list[str]) -> None:
-    """Best effort: these keys are unreferenced, so leaving one behind is harmless."""
+def _remove_unless_committed(dataset: Dataset, written: list[str]) -> None:
+    """Remove what a failed append wrote, unless its manifest was in fact committed (an
+    error can arrive after the commit: Ctrl-C, a lost reply from an object store).
+
+    Best effort: the keys are unreferenced, so leaving one behind is harmless, while
+    removing a committed one would break the dataset. When in doubt, keep them.
+    """
+    segments = [k for k in written if k.endswith(".seg")]
+    try:
+        latest = read_latest_manifest(dataset.store)
+    except Exception:
+        return
+    referenced = {ref.key for t in latest.tensors for ref in t.segments}
+    if referenced.intersection(segments):
+        return
     for key in written:
         with contextlib.suppress(Exception):
-            store.delete(key)
+            dataset.store.delete(key)

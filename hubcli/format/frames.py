@@ -117,5 +117,7 @@ def check_frame_table(table: FrameTable, where: str) -> None:
         raise CorruptDatasetError(f"{where}: frame_packet is not a set of packet indices")
     if np.any(table.flags[fp] & FLAG_DISCARD):
         raise CorruptDatasetError(f"{where}: a frame points at a discarded packet")
+    if fp.size != int(np.count_nonzero((table.flags & FLAG_DISCARD) == 0)):
+        raise CorruptDatasetError(f"{where}: frames and non-discarded packets differ in number")
     if np.any(table.pts[fp] == NO_TIMESTAMP) or np.any(np.diff(table.pts[fp]) < 0):
         raise CorruptDatasetError(f"{where}: frame timestamps are missing or out of order")

@@ -21,7 +21,7 @@ def version_key(version: int) -> str:
 
 def parse_version_key(key: str) -> int | None:
     """The version a manifest key names, or None for any other key (temp files...)."""
-    m = _VERSION_KEY_RE.match(key)
+    m = _VERSION_KEY_RE.fullmatch(key)
     return int(m.group(1)) if m else None
 
 
@@ -31,7 +31,7 @@ def new_object_id() -> str:
 
 
 def is_object_id(value: str) -> bool:
-    return bool(_OBJECT_ID_RE.match(value))
+    return bool(_OBJECT_ID_RE.fullmatch(value))
 
 
 def tensor_prefix(tensor: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError, UnsupportedHtypeError
 from hubcli.format import keys
-from hubcli.format.validate import as_map, field, non_negative, one_of
+from hubcli.format.validate import as_map, field, non_negative
 from hubcli.format.version import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -117,7 +117,7 @@ def validate_tensor_name(name: object) -> str:
     """Tensor names become key segments and Python attributes, so they are restricted."""
     from hubcli.errors import InvalidNameError
 
-    if not isinstance(name, str) or not TENSOR_NAME_RE.match(name):
+    if not isinstance(name, str) or not TENSOR_NAME_RE.fullmatch(name):
         raise InvalidNameError(
             f"invalid tensor name {name!r}",
             hint="use 1-64 letters, digits, '_' or '-', starting with a letter or '_'",
@@ -154,7 +154,7 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
     fmt = field(obj, "format_version", str, where)
     check_readable(parse_format_version(fmt, where), where)
     dataset_id = field(obj, "dataset_id", str, where)
-    if not _DATASET_ID_RE.match(dataset_id):
+    if not _DATASET_ID_RE.fullmatch(dataset_id):
         raise CorruptDatasetError(f"{where}: dataset_id must be 32 lowercase hex digits")
     tensors = tuple(
         _parse_tensor(t, f"{where} tensor #{i}")
@@ -175,7 +175,7 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
 def _parse_tensor(value: object, where: str) -> TensorMeta:
     obj = as_map(value, where)
     name = field(obj, "name", str, where)
-    if not TENSOR_NAME_RE.match(name):
+    if not TENSOR_NAME_RE.fullmatch(name):
         raise CorruptDatasetError(f"{where}: invalid tensor name {name!r}")
     htype = field(obj, "htype", str, where)
     if htype not in HTYPES:
@@ -184,7 +184,13 @@ def _parse_tensor(value: object, where: str) -> TensorMeta:
             f"{where}: tensor {name!r} has htype {htype!r}, unknown to this hubcli",
             hint="upgrade hubcli (pip install -U hubcli)",
         )
-    compression = one_of(obj, "sample_compression", SAMPLE_COMPRESSIONS, where)
+    compression = field(obj, "sample_compression", str, where)
+    if compression not in SAMPLE_COMPRESSIONS:
+        raise UnsupportedFormatError(
+            f"{where}: tensor {name!r} has sample_compression {compression!r}, "
+            "unknown to this hubcli",
+            hint="upgrade hubcli (pip install -U hubcli)",
+        )
     length = non_negative(obj, "length", where)
     segments = tuple(
         _parse_segment_ref(s, name, f"{where} segment #{i}")
@@ -200,7 +206,7 @@ def _parse_segment_ref(value: object, tensor: str, where: str) -> SegmentRef:
     if not keys.is_object_key_of(tensor, key, "segments"):
         raise CorruptDatasetError(f"{where}: {key!r} is not a segment key of tensor {tensor!r}")
     sha = field(obj, "header_sha256", str, where)
-    if not _SHA256_HEX_RE.match(sha):
+    if not _SHA256_HEX_RE.fullmatch(sha):
         raise CorruptDatasetError(f"{where}: header_sha256 must be 64 lowercase hex digits")
     ref = SegmentRef(
         key=key,

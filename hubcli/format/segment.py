@@ -19,13 +19,16 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from hubcli.errors import CorruptDatasetError
-from hubcli.format.manifest import SAMPLE_COMPRESSIONS
-from hubcli.format.validate import as_map, field, int_list, non_negative, one_of
+from hubcli.format import keys
+from hubcli.format.validate import as_map, field, int_list, non_negative
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 SEGMENT_MAGIC = b"HUBCSEG1"
 CHUNK_MAGIC = b"HUBCCHK1"
@@ -71,7 +74,7 @@ class CodecParams:
         obj = as_map(data, where)
         return cls(
             name=field(obj, "name", str, where),
-            tag=non_negative(obj, "tag", where),
+            tag=_fourcc(obj, where),
             extradata=field(obj, "extradata", bytes, where),
             width=non_negative(obj, "width", where),
             height=non_negative(obj, "height", where),
@@ -83,6 +86,13 @@ class CodecParams:
             bits_per_coded_sample=non_negative(obj, "bits_per_coded_sample", where),
             field_order=non_negative(obj, "field_order", where),
         )
+
+
+def _fourcc(obj: Mapping[str, Any], where: str) -> int:
+    tag = non_negative(obj, "tag", where)
+    if tag > 0xFFFFFFFF:
+        raise CorruptDatasetError(f"{where}: tag must fit in 32 bits")
+    return tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,40 +191,47 @@ def parse_segment_prefix(prefix: bytes, where: str) -> int:
     return int(header_len)
 
 
-def parse_segment_header(data: bytes, expected_sha256: str, where: str) -> SegmentHeader:
-    """Parse ``data`` = the first ``header_size`` bytes of a segment, checked by SHA-256."""
+def parse_segment_header(
+    data: bytes, expected_sha256: str, tensor: str, compression: str, where: str
+) -> SegmentHeader:
+    """Parse ``data`` = the first ``header_size`` bytes of a segment of ``tensor``,
+    checked by SHA-256, with every record checked against the tensor's compression."""
     if header_digest(data) != expected_sha256:
         raise CorruptDatasetError(f"{where}: segment header checksum mismatch")
     header_len = parse_segment_prefix(data, where)
     if PREFIX_SIZE + header_len != len(data):
         raise CorruptDatasetError(f"{where}: segment header length disagrees with the manifest")
     try:
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=True)
-        unpacker.feed(data[PREFIX_SIZE:])
-        raw = unpacker.unpack()
+        # unpackb sizes msgpack's length limits to the input (Unpacker's default cap of
+        # 100 MiB would refuse big headers) and rejects bytes after the map (ExtraData).
+        raw = msgpack.unpackb(data[PREFIX_SIZE:], raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types on bad input
         raise CorruptDatasetError(f"{where}: segment header is not valid msgpack ({exc})") from None
     obj = as_map(raw, where)
     chunks = tuple(
-        _parse_chunk_ref(c, f"{where} chunk #{i}")
+        _parse_chunk_ref(c, tensor, f"{where} chunk #{i}")
         for i, c in enumerate(field(obj, "chunks", list, where))
     )
     samples = tuple(
-        _parse_sample(s, len(chunks), f"{where} sample #{i}")
+        _parse_sample(s, len(chunks), compression, f"{where} sample #{i}")
         for i, s in enumerate(field(obj, "samples", list, where))
     )
     return SegmentHeader(chunks, samples)
 
 
-def _parse_chunk_ref(value: object, where: str) -> ChunkRef:
+def _parse_chunk_ref(value: object, tensor: str, where: str) -> ChunkRef:
     obj = as_map(value, where)
     sha = field(obj, "sha256", bytes, where)
     if len(sha) != 32:
         raise CorruptDatasetError(f"{where}: sha256 must be 32 bytes")
-    return ChunkRef(field(obj, "key", str, where), non_negative(obj, "size", where), sha)
+    key = field(obj, "key", str, where)
+    # A damaged header must not send readers to any other object of the dataset.
+    if not keys.is_object_key_of(tensor, key, "chunks"):
+        raise CorruptDatasetError(f"{where}: {key!r} is not a chunk key of tensor {tensor!r}")
+    return ChunkRef(key, non_negative(obj, "size", where), sha)
 
 
-def _parse_sample(value: object, chunk_count: int, where: str) -> SampleRecord:
+def _parse_sample(value: object, chunk_count: int, compression: str, where: str) -> SampleRecord:
     obj = as_map(value, where)
     chunk = non_negative(obj, "chunk", where)
     if chunk >= chunk_count:
@@ -226,7 +243,9 @@ def _parse_sample(value: object, chunk_count: int, where: str) -> SampleRecord:
     time_base = int_list(obj, "time_base", 2, where)
     if min(shape) < 0 or shape[3] != 3 or time_base[0] <= 0 or time_base[1] <= 0:
         raise CorruptDatasetError(f"{where}: invalid shape or time_base")
-    return SampleRecord(
+    if field(obj, "format", str, where) != compression:
+        raise CorruptDatasetError(f"{where}: format is not the tensor's {compression!r}")
+    record = SampleRecord(
         chunk=chunk,
         offset=non_negative(obj, "offset", where),
         size=non_negative(obj, "size", where),
@@ -236,10 +255,16 @@ def _parse_sample(value: object, chunk_count: int, where: str) -> SampleRecord:
         frames_size=non_negative(obj, "frames_size", where),
         frames_crc32=non_negative(obj, "frames_crc32", where),
         filename=field(obj, "filename", str, where),
-        format=one_of(obj, "format", SAMPLE_COMPRESSIONS, where),
+        format=compression,
         shape=(shape[0], shape[1], shape[2], shape[3]),
         fps=field(obj, "fps", float, where),
         time_base=(time_base[0], time_base[1]),
         duration=field(obj, "duration", int, where),
         codec=CodecParams.from_dict(field(obj, "codec", dict, where), f"{where} codec"),
     )
+    if record.duration < 0 or (record.shape[1], record.shape[2]) != (
+        record.codec.height,
+        record.codec.width,
+    ):
+        raise CorruptDatasetError(f"{where}: negative duration, or shape disagrees with the codec")
+    return record

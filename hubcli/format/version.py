@@ -15,7 +15,7 @@ _VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$")
 
 def parse_format_version(value: object, where: str) -> tuple[int, int]:
     """Parse a ``"MAJOR.MINOR"`` string; anything else is a corrupt manifest."""
-    if not isinstance(value, str) or not (m := _VERSION_RE.match(value)):
+    if not isinstance(value, str) or not (m := _VERSION_RE.fullmatch(value)):
         raise CorruptDatasetError(f"{where}: format_version {value!r} is not 'MAJOR.MINOR'")
     return int(m.group(1)), int(m.group(2))
 

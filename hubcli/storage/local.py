@@ -101,7 +101,7 @@ class LocalStore(Store):
         write has linked or renamed it into place first)."""
         temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(path.parent)
             f = open(temp, "xb")  # noqa: SIM115 - closed in the finally below
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
@@ -151,6 +151,19 @@ class LocalStore(Store):
             if Path(dirpath) != self.root:
                 with suppress(OSError):
                     os.rmdir(dirpath)
+
+
+def _make_dirs(folder: Path) -> None:
+    """Create ``folder`` and missing parents, each made durable in its parent: a new
+    chunk's folder entry must survive a power cut as surely as the chunk."""
+    if folder.is_dir():
+        return
+    _make_dirs(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    _sync_dir(folder.parent)
 
 
 def _sync(f: BinaryIO) -> None:

@@ -53,8 +53,9 @@ def open_decoder(params: CodecParams, threads: int = DECODER_THREADS) -> av.Vide
     assert isinstance(ctx, av.VideoCodecContext)
     if params.extradata:
         ctx.extradata = params.extradata
-    if params.tag:
-        ctx.codec_tag = params.tag.to_bytes(4, "little").decode("latin-1")
+    tag = params.tag.to_bytes(4, "little")
+    if params.tag and tag.isascii():  # PyAV takes tags as ASCII text
+        ctx.codec_tag = tag.decode("ascii")
     ctx.width, ctx.height = params.width, params.height
     ctx.pix_fmt = params.pix_fmt
     # Colour properties from the container reach the frames only through the context,

@@ -95,9 +95,13 @@ def _index_container(
     name: str,
     sniffed: str | None,
 ) -> IndexedVideo:
-    if not container.streams.video:
+    # The first video stream that is a video: cover art is a one-picture "stream".
+    streams = [
+        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not streams:
         raise InvalidSampleError(f"{name}: has no video stream")
-    stream = container.streams.video[0]
+    stream = streams[0]
     fmt = sniffed or container.format.name.split(",")[0]
     cols, supplement = _Columns(), bytearray()
     try:
@@ -199,7 +203,10 @@ def _codec_params(stream: av.VideoStream, name: str) -> CodecParams:
     cc = stream.codec_context
     if not cc.width or not cc.height or cc.pix_fmt is None:
         raise InvalidSampleError(f"{name}: the video stream has no picture size or pixel format")
-    tag = cc.codec_tag.encode("latin-1") if cc.codec_tag else b"\0\0\0\0"
+    try:
+        tag = cc.codec_tag.encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        tag = b"\0\0\0\0"  # PyAV decodes tags as ASCII; a binary tag cannot be kept
     return CodecParams(
         name=cc.codec.canonical_name,
         tag=int.from_bytes(tag[:4].ljust(4, b"\0"), "little"),

@@ -162,3 +162,51 @@ def test_repr_and_errors_are_hubcli_errors(tmp_path):
     ds.create_tensor("videos")
     assert "videos[0]" in repr(ds) and "length=0" in repr(ds.videos)
     assert issubclass(DatasetNotFoundError, HubcliError)
+
+
+def test_leftovers_of_an_interrupted_overwrite(tmp_path, corpus):
+    """Manifests gone, tensors/ left behind: no dataset, and creating one clears them."""
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("videos").append(str(corpus["h264_bframes"]))
+    for manifest in (tmp_path / "ds" / "versions").iterdir():
+        manifest.unlink()
+    with pytest.raises(DatasetNotFoundError):
+        hubcli.load(tmp_path / "ds")
+    fresh = hubcli.dataset(tmp_path / "ds")
+    assert fresh.version == 0
+    assert not (tmp_path / "ds" / "tensors").exists()
+
+
+def test_a_writer_never_commits_onto_a_replaced_dataset(tmp_path, corpus):
+    stale = hubcli.empty(tmp_path / "ds")
+    stale.create_tensor("videos")
+    replaced = hubcli.empty(tmp_path / "ds", overwrite=True)
+    replaced.create_tensor("videos")
+    before = snapshot(tmp_path / "ds")
+    with pytest.raises(hubcli.errors.ConflictError, match="replaced or removed"):
+        stale.videos.append(str(corpus["h264_bframes"]))
+    assert snapshot(tmp_path / "ds") == before
+
+
+def test_an_error_after_the_commit_keeps_the_committed_sample(tmp_path, corpus, monkeypatch):
+    """Ctrl-C (or a lost reply) after the manifest landed must not delete its objects."""
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("videos")
+    real_commit = hubcli.Dataset.commit
+
+    def commit_then_interrupt(self, change):
+        real_commit(self, change)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubcli.Dataset, "commit", commit_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ds.videos.append(str(corpus["h264_bframes"]))
+    monkeypatch.undo()
+    again = hubcli.load(tmp_path / "ds")
+    assert len(again.videos) == 1
+    assert again.videos[0, -1].numpy().shape == (64, 96, 3)
+
+
+def test_names_with_a_trailing_newline_are_refused(tmp_path):
+    with pytest.raises(InvalidNameError):
+        hubcli.empty(tmp_path / "ds").create_tensor("videos\n")

@@ -179,3 +179,54 @@ def test_manifest_version_must_match_its_name(tmp_path):
     path.write_text(json.dumps(manifest))
     with pytest.raises(CorruptDatasetError, match="holds version 7"):
         hubcli.load(tmp_path / "ds")
+
+
+def test_a_segment_cannot_point_outside_its_tensor(tmp_path, corpus):
+    """A header naming another object of the dataset is corrupt, even with a valid checksum."""
+    import hashlib
+
+    import msgpack
+
+    from hubcli.format.segment import PREFIX, SEGMENT_MAGIC
+
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("videos")
+    ds.videos.append(str(corpus["h264_bframes"]))
+    ref = ds.manifest.tensors[0].segments[0]
+    seg_path = tmp_path / "ds" / ref.key
+    data = seg_path.read_bytes()
+    header = msgpack.unpackb(data[16 : ref.header_size])
+    header["chunks"][0]["key"] = "versions/00000000000000000000.json"
+    packed = msgpack.packb(header)
+    new_header = PREFIX.pack(SEGMENT_MAGIC, len(packed)) + packed
+    seg_path.write_bytes(new_header + data[ref.header_size :])
+    manifest_path = tmp_path / "ds" / "versions" / f"{2:020d}.json"
+    manifest = json.loads(manifest_path.read_text())
+    seg = manifest["tensors"][0]["segments"][0]
+    seg.update(
+        header_size=len(new_header),
+        size=len(new_header) + len(data) - ref.header_size,
+        header_sha256=hashlib.sha256(new_header).hexdigest(),
+    )
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptDatasetError, match="not a chunk key of tensor 'videos'"):
+        hubcli.load(tmp_path / "ds").videos[0].shape
+
+
+def test_unknown_compression_is_refused_not_guessed():
+    tensor = {
+        "name": "v",
+        "htype": "video",
+        "sample_compression": "mxf",
+        "length": 0,
+        "segments": [],
+    }
+    with pytest.raises(UnsupportedFormatError, match="sample_compression 'mxf', unknown"):
+        _parse(_manifest_dict(tensors=[tensor]))
+
+
+def test_trailing_newlines_do_not_validate():
+    with pytest.raises(CorruptDatasetError):
+        _parse(_manifest_dict(format_version="1.0\n"))
+    with pytest.raises(CorruptDatasetError):
+        _parse(_manifest_dict(dataset_id="0123456789abcdef0123456789abcdef\n"))
