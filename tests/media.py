@@ -7,6 +7,7 @@ plain PyAV decode of the whole file from the start; it shares no code with hubcl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,13 +45,26 @@ class VideoSpec:
         return f"{self.name}.{self.container}"
 
 
-def paint(k: int, width: int, height: int) -> np.ndarray:
-    """An RGB frame whose content is a function of ``k`` (moving bars plus a counter block)."""
+@functools.lru_cache(maxsize=4)
+def _base(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, x = np.mgrid[0:height, 0:width]
+    return (
+        (x * 4 % 256).astype(np.uint8),
+        (y * 4 % 256).astype(np.uint8),
+        ((x + y) * 2 % 256).astype(np.uint8),
+    )
+
+
+def paint(k: int, width: int, height: int) -> np.ndarray:
+    """An RGB frame whose content is a function of ``k`` (moving bars plus a counter block).
+
+    uint8 arithmetic wraps modulo 256, which is the pattern's own modulus.
+    """
+    r, g, b = _base(width, height)
     img = np.empty((height, width, 3), dtype=np.uint8)
-    img[..., 0] = (x * 4 + k * 7) % 256
-    img[..., 1] = (y * 4 + k * 13) % 256
-    img[..., 2] = ((x + y) * 2 + k * 29) % 256
+    np.add(r, np.uint8(k * 7 % 256), out=img[..., 0])
+    np.add(g, np.uint8(k * 13 % 256), out=img[..., 1])
+    np.add(b, np.uint8(k * 29 % 256), out=img[..., 2])
     # A block whose brightness encodes k coarsely, so neighbouring frames differ a lot.
     img[: height // 3, : width // 3, :] = (k * 37) % 256
     return img
@@ -183,6 +197,19 @@ CORPUS: list[VideoSpec] = [
     ),
 ]
 
+#: 720p, 480 frames: an export of it (1.3 GB of RGB) is far larger than the memory
+#: cap of the streaming-export test.
+BIG = VideoSpec(
+    "big_720p",
+    "mp4",
+    "libx264",
+    frames=480,
+    gop=60,
+    width=1280,
+    height=720,
+    options=(("preset", "ultrafast"), ("x264-params", "bframes=2")),
+)
+
 #: A longer clip with many GOPs, for "decode only what is needed" tests.
 LONG = VideoSpec(
     "long_gop30", "mp4", "libx264", frames=300, gop=30, width=160, height=96, options=X264_BFRAMES
@@ -214,3 +241,13 @@ def scramble_packets(src: Path, dst: Path, first: int) -> Path:
                 data[i] = (i * 7919) % 251
     dst.write_bytes(bytes(data))
     return dst
+
+
+def decode_some(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
+    """Frames ``wanted`` of a full decode from the start, keeping only those in memory."""
+    found: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            if k in wanted:
+                found[k] = frame.to_ndarray(format="rgb24")
+    return found

@@ -10,6 +10,10 @@ import sys
 from typing import Any
 
 import typer
+
+# Typer >= 0.26 vendors Click; its exceptions are not importable elsewhere. A real
+# `click.UsageError` would be a different class (STYLE.md §6).
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 import hubcli
@@ -20,8 +24,8 @@ EXIT_INTERRUPTED = 130
 
 
 class HubcliGroup(TyperGroup):
-    """Turns our errors into one stderr line and exit 1 (also under CliRunner, which
-    bypasses :func:`main`)."""
+    """Every error becomes one stderr line: ours exit 1, usage errors exit 2. Lives on
+    the group, so it also works under CliRunner, which bypasses :func:`main`."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -31,6 +35,28 @@ class HubcliGroup(TyperGroup):
                 raise
             output.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except ClickException as exc:  # usage: unknown option, bad choice, missing argument
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "hubcli"
+            output.error(f"{exc.format_message().rstrip('.')}; see: {command} --help")
+            if not standalone_mode:
+                raise
+            sys.exit(exc.exit_code)
+        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into Exit(130), silently
+            output.error("interrupted")
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(

@@ -148,7 +148,7 @@ def info(
     target = ds.select(selector)
     if isinstance(target, Tensor):
         _tensor_info(target, json_)
-    elif target.rest[1:] if isinstance(target, SampleView) else target.rest:
+    elif target.rest:
         raise SelectorError(
             f"info describes tensors and samples, not frames: {selector!r}",
             hint="drop the frame index, or use hubcli shape / timestamps",

@@ -47,7 +47,8 @@ def read_latest_manifest(store: Store) -> Manifest:
     version = latest_version(store)
     if version is None:
         raise DatasetNotFoundError(
-            f"no hubcli dataset at {store.url}", hint=f"create one with hubcli.empty({store.url!r})"
+            f"no hubcli dataset at {store.url}",
+            hint=f"create one with: hubcli create {store.url} (Python: hubcli.empty)",
         )
     return read_manifest(store, version)
 

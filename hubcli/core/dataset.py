@@ -214,13 +214,15 @@ def _check_can_create(store: Store, overwrite: bool) -> None:
                 hint="choose a new or empty folder; hubcli never overwrites other files",
             )
         # Only unreachable leftovers of an interrupted overwrite (format_spec/commit.md):
-        # no dataset exists here, so clear them and create one.
-        remove_dataset(store)
+        # no dataset exists here, so clear them and create one. Only the keys seen
+        # above: a dataset another process creates meanwhile is not touched.
+        for key in keys_here:
+            store.delete(key)
         return
     if not overwrite:
         raise DatasetExistsError(
             f"a hubcli dataset already exists at {store.url}",
-            hint="pass overwrite=True to replace it, or use hubcli.load to open it",
+            hint="to replace it, pass --overwrite (Python: overwrite=True)",
         )
     # Only the format's own keys go; anything else in the folder is left alone.
     remove_dataset(store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -137,20 +137,19 @@ class LocalStore(Store):
         return st.st_size
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         try:
-            self._path(key).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot delete {self.describe(key)}: {exc.strerror}") from exc
-
-    def delete_prefix(self, prefix: str) -> None:
-        super().delete_prefix(prefix)
-        check_prefix(prefix)
-        base = self.root.joinpath(*prefix.rstrip("/").split("/")) if prefix else self.root
-        # Leave no empty folders behind (deepest first), but never the root itself.
-        for dirpath, _, _ in sorted(os.walk(base), key=lambda w: -len(w[0])):
-            if Path(dirpath) != self.root:
-                with suppress(OSError):
-                    os.rmdir(dirpath)
+        # Folders are implicit in a key-value store: drop the ones this emptied.
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def _make_dirs(folder: Path) -> None:

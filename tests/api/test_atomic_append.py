@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import hubcli
-from conftest import snapshot
+from helpers import snapshot
 from hubcli.core.commit import read_latest_manifest
 from hubcli.core.dataset import Dataset
 from hubcli.errors import StorageError

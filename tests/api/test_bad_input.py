@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from conftest import snapshot
+from helpers import snapshot
 from hubcli.errors import FrameIndexError, InvalidSampleError, SourceNotFoundError
 from media import make_audio_only, scramble_packets
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import hubcli
-from conftest import snapshot
+from helpers import snapshot
 from hubcli.errors import (
     DatasetExistsError,
     DatasetNotFoundError,

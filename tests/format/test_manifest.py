@@ -7,7 +7,7 @@ import json
 import pytest
 
 import hubcli
-from conftest import snapshot
+from helpers import snapshot
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError
 from hubcli.format.manifest import Manifest, TensorMeta, encode_manifest, parse_manifest
 
