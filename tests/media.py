@@ -39,6 +39,7 @@ class VideoSpec:
     audio: bool = False
     pts_offset: int = 0  # first frame's pts, in 1/rate units; < 0 makes an MP4 edit list
     container_options: tuple[tuple[str, str], ...] = ()
+    color: tuple[int, int, int, int] | None = None  # range, space, primaries, trc (FFmpeg enums)
 
     @property
     def filename(self) -> str:
@@ -77,6 +78,8 @@ def make_video(spec: VideoSpec, path: Path) -> Path:
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
         cc = stream.codec_context
         cc.gop_size = spec.gop
+        if spec.color is not None:
+            cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = spec.color
         if spec.max_b_frames is not None:
             cc.max_b_frames = spec.max_b_frames
         if spec.vfr:
@@ -188,6 +191,15 @@ CORPUS: list[VideoSpec] = [
         "odd_444", "mkv", "libx264", width=97, height=55, pix_fmt="yuv444p", options=X264_BFRAMES
     ),
     VideoSpec("mov", "mov", "libx264", options=X264_BFRAMES),
+    # Full range, BT.709: the colour properties change the RGB conversion.
+    VideoSpec(
+        "fullrange_bt709",
+        "mp4",
+        "libx264",
+        pix_fmt="yuvj420p",
+        color=(2, 1, 1, 1),
+        options=X264_BFRAMES,
+    ),
     VideoSpec(
         "faststart",
         "mp4",
