@@ -82,7 +82,8 @@ def encode_frame_table(table: FrameTable) -> bytes:
     }
     for name, (dtype, _) in COLUMNS.items():
         body[name] = np.ascontiguousarray(getattr(table, name), dtype=dtype).tobytes()
-    return msgpack.packb(body, use_bin_type=True)
+    packed: bytes = msgpack.packb(body, use_bin_type=True)
+    return packed
 
 
 def decode_frame_table(data: bytes, where: str) -> FrameTable:

@@ -174,7 +174,8 @@ def encode_segment(
 
 def _pack_header(chunks: list[ChunkRef], samples: list[SampleRecord]) -> bytes:
     body = {"chunks": [c.to_dict() for c in chunks], "samples": [s.to_dict() for s in samples]}
-    return msgpack.packb(body, use_bin_type=True)
+    packed: bytes = msgpack.packb(body, use_bin_type=True)
+    return packed
 
 
 def header_digest(header_bytes: bytes) -> str:
