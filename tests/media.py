@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import av
 import numpy as np
+
+# SVT-AV1 prints a banner to stderr unless told otherwise (1 = errors only).
+os.environ.setdefault("SVT_LOG", "1")
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -180,7 +184,7 @@ CORPUS: list[VideoSpec] = [
         "av1",
         "mkv",
         "libsvtav1",
-        options=(("preset", "12"), ("svtav1-params", "log-level=1")),
+        options=(("preset", "12"),),
         width=128,
         height=64,
     ),

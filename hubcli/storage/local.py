@@ -13,7 +13,7 @@ from hubcli.errors import StorageError
 from hubcli.storage.base import Store, check_key, check_prefix
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 _TEMP_SUFFIX = ".partial"
 
@@ -32,36 +32,28 @@ class LocalStore(Store):
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def get(self, key: str) -> bytes:
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
         try:
-            return self._path(key).read_bytes()
+            yield
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise FileNotFoundError(self.describe(key)) from None
         except OSError as exc:
             raise StorageError(f"cannot read {self.describe(key)}: {exc.strerror}") from exc
+
+    def get(self, key: str) -> bytes:
+        with self._reading(key):
+            return self._path(key).read_bytes()
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        try:
-            with open(self._path(key), "rb") as f:
-                f.seek(start)
-                return f.read(max(0, end - start))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise FileNotFoundError(self.describe(key)) from None
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.describe(key)}: {exc.strerror}") from exc
+        return self.get_ranges(key, [(start, end)])[0]
 
-    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:  # type: ignore[override]
-        # One open for all ranges: cheaper than get_range's open per call.
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         out = []
-        try:
-            with open(self._path(key), "rb") as f:
-                for start, end in ranges:
-                    f.seek(start)
-                    out.append(f.read(max(0, end - start)))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise FileNotFoundError(self.describe(key)) from None
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.describe(key)}: {exc.strerror}") from exc
+        with self._reading(key), open(self._path(key), "rb") as f:  # one open for all ranges
+            for start, end in ranges:
+                f.seek(start)
+                out.append(f.read(max(0, end - start)))
         return out
 
     def put(self, key: str, data: bytes) -> None:

@@ -31,63 +31,53 @@ class FsspecStore(Store):
     def _path(self, key: str) -> str:
         return f"{self.root}/{check_key(key)}"
 
-    def _fail(self, action: str, key: str, exc: Exception) -> StorageError:
-        return StorageError(f"cannot {action} {self.describe(key)}: {type(exc).__name__}: {exc}")
-
-    def get(self, key: str) -> bytes:
+    @contextmanager
+    def _errors(self, action: str, key: str) -> Iterator[None]:
+        """fsspec's builtin exceptions, with our key in them; anything else a backend
+        raises (botocore, aiohttp, google-auth...) becomes a StorageError."""
         try:
-            return bytes(self.fs.cat_file(self._path(key)))
+            yield
         except FileNotFoundError:
             raise FileNotFoundError(self.describe(key)) from None
+        except FileExistsError:
+            raise FileExistsError(self.describe(key)) from None
         except StorageError:
             raise
         except Exception as exc:
-            raise self._fail("read", key, exc) from exc
+            raise StorageError(
+                f"cannot {action} {self.describe(key)}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def get(self, key: str) -> bytes:
+        with self._errors("read", key):
+            return bytes(self.fs.cat_file(self._path(key)))
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        try:
+        with self._errors("read", key):
             return bytes(self.fs.cat_file(self._path(key), start=start, end=end))
-        except FileNotFoundError:
-            raise FileNotFoundError(self.describe(key)) from None
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._fail("read", key, exc) from exc
 
     def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         if not ranges:
             return []
         path = self._path(key)
-        try:
+        with self._errors("read", key):
             out = self.fs.cat_ranges(
                 [path] * len(ranges),
                 [a for a, _ in ranges],
                 [b for _, b in ranges],
                 on_error="raise",
             )
-        except FileNotFoundError:
-            raise FileNotFoundError(self.describe(key)) from None
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._fail("read", key, exc) from exc
         return [bytes(b) for b in out]
 
     def put(self, key: str, data: bytes) -> None:
-        try:
+        with self._errors("write", key):
             self.fs.pipe_file(self._path(key), bytes(data))
-        except Exception as exc:
-            raise self._fail("write", key, exc) from exc
 
     def put_if_absent(self, key: str, data: bytes) -> None:
-        try:
+        with self._errors("write", key):
             self.fs.pipe_file(self._path(key), bytes(data), mode="create")
-        except FileExistsError:
-            raise FileExistsError(self.describe(key)) from None
-        except Exception as exc:
-            raise self._fail("write", key, exc) from exc
 
     @contextmanager
     def open_writer(self, key: str) -> Iterator[BinaryIO]:
@@ -98,20 +88,17 @@ class FsspecStore(Store):
         with tempfile.NamedTemporaryFile(prefix="hubcli-", suffix=".partial") as spool:
             yield cast("BinaryIO", spool)
             spool.flush()
-            try:
+            with self._errors("write", key):
                 self.fs.put_file(spool.name, path)
-            except Exception as exc:
-                raise self._fail("write", key, exc) from exc
 
     def list(self, prefix: str = "") -> list[str]:
         check_prefix(prefix)
         base = f"{self.root}/{prefix}".rstrip("/")
         try:
-            found = self.fs.find(base)
+            with self._errors("list", prefix):
+                found = self.fs.find(base)
         except FileNotFoundError:
             return []
-        except Exception as exc:
-            raise self._fail("list", prefix, exc) from exc
         root = self.fs._strip_protocol(self.root).rstrip("/") + "/"
         keys = [
             p[len(root) :]
@@ -121,20 +108,15 @@ class FsspecStore(Store):
         return sorted(keys)
 
     def size(self, key: str) -> int:
-        try:
+        with self._errors("stat", key):
             info = self.fs.info(self._path(key))
-        except FileNotFoundError:
-            raise FileNotFoundError(self.describe(key)) from None
-        except Exception as exc:
-            raise self._fail("stat", key, exc) from exc
         if info.get("type") == "directory":
             raise FileNotFoundError(self.describe(key))
         return int(info["size"])
 
     def delete(self, key: str) -> None:
         try:
-            self.fs.rm_file(self._path(key))
+            with self._errors("delete", key):
+                self.fs.rm_file(self._path(key))
         except FileNotFoundError:
             return
-        except Exception as exc:
-            raise self._fail("delete", key, exc) from exc
