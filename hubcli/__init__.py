@@ -11,7 +11,7 @@
 from hubcli import errors
 from hubcli.core.dataset import Dataset, dataset, empty, load
 from hubcli.core.sample import SamplesView, SampleView
-from hubcli.core.sources import VideoSource, read
+from hubcli.core.sources import FileSource, UrlSource, VideoSource, read
 from hubcli.core.tensor import Tensor
 from hubcli.errors import HubcliError
 from hubcli.format.version import FORMAT_VERSION
@@ -21,10 +21,12 @@ __version__ = "0.1.0"
 __all__ = [
     "FORMAT_VERSION",
     "Dataset",
+    "FileSource",
     "HubcliError",
     "SampleView",
     "SamplesView",
     "Tensor",
+    "UrlSource",
     "VideoSource",
     "__version__",
     "dataset",

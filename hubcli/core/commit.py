@@ -46,6 +46,7 @@ def read_manifest(store: Store, version: int) -> Manifest:
 def read_latest_manifest(store: Store) -> Manifest:
     version = latest_version(store)
     if version is None:
+        store.check_root()
         raise DatasetNotFoundError(
             f"no hubcli dataset at {store.url}",
             hint=f"create one with: hubcli create {store.url} (Python: hubcli.empty)",
@@ -68,9 +69,15 @@ def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest])
         where = store.describe(keys.version_key(manifest.version))
         check_writable(parse_format_version(manifest.format_version, where), where)
         new = replace(change(manifest), version=manifest.version + 1, created_at=now())
+        data, key = encode_manifest(new), keys.version_key(new.version)
         try:
-            store.put_if_absent(keys.version_key(new.version), encode_manifest(new))
+            store.put_if_absent(key, data)
         except FileExistsError:
+            # A retried create whose first attempt landed (its reply was lost) meets
+            # its own manifest: bytes equal to ours (same timestamp and segment keys)
+            # mean we won, not that someone else did.
+            if _holds(store, key, data):
+                return new
             manifest = _newest(store, manifest)
             continue
         return new
@@ -78,6 +85,13 @@ def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest])
         f"{store.url}: gave up after {MAX_COMMIT_ATTEMPTS} commits by other writers won the race",
         hint="retry the operation",
     )
+
+
+def _holds(store: Store, key: str, data: bytes) -> bool:
+    try:
+        return store.get(key) == data
+    except FileNotFoundError:
+        return False
 
 
 def _newest(store: Store, base: Manifest) -> Manifest:

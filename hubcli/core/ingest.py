@@ -1,8 +1,11 @@
-"""Turning sources into stored samples: index every source, then copy their bytes into
-new chunks and describe them in a new segment (format_spec/commit.md §2, steps 1-3).
+"""Turning sources into stored samples: each source is fetched (if remote), indexed,
+and copied into a chunk; then one segment describes them all (format_spec/commit.md §2,
+steps 1-3).
 
-Nothing written here is visible until the caller commits a manifest naming the
-segment; on any failure the caller deletes ``StagedSegment.written``.
+Sources are processed one at a time, so memory holds one frame table and a copy
+buffer, and a temp disk holds at most one downloaded source. Nothing written here is
+visible until the caller commits a manifest naming the segment; on any failure the
+caller deletes ``written``.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from hubcli.errors import InvalidSampleError
+from hubcli.errors import HubcliError, InvalidSampleError
 from hubcli.format import keys
 from hubcli.format.frames import encode_frame_table
 from hubcli.format.segment import (
@@ -27,25 +30,15 @@ from hubcli.format.segment import (
 from hubcli.video.index import IndexedVideo, index_video
 
 if TYPE_CHECKING:
-    from hubcli.core.sources import VideoSource
+    from hubcli.core.sources import LocalVideo, VideoSource
     from hubcli.storage.base import Store
 
 #: A new chunk is started when the next sample would take the current one past this.
 CHUNK_TARGET_BYTES = 16 << 20
 _COPY_BLOCK = 1 << 20
 
-#: Called with the number of source bytes just processed (indexing or copying).
+#: Called with byte counts: downloaded, indexed, then copied.
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A source that was indexed and found to be a valid video of the right container."""
-
-    source: VideoSource
-    indexed: IndexedVideo
-    size: int
-    mtime_ns: int
 
 
 @dataclass
@@ -55,47 +48,59 @@ class StagedSegment:
     size: int
     header_size: int
     header_sha256: str
-    written: list[str] = field(default_factory=list)
-
-
-def prepare(source: VideoSource, compression: str, tensor: str) -> Prepared:
-    """Index ``source`` and check it is a ``compression`` container."""
-    st = source.stat()
-    indexed = index_video(source.open, st.st_size, source.name)
-    if indexed.format != compression:
-        raise InvalidSampleError(
-            f"{source.name}: is a {indexed.format} file, tensor {tensor!r} holds {compression}",
-            hint=f"append {compression} files, or use a tensor with "
-            f"sample_compression={indexed.format!r}",
-        )
-    return Prepared(source, indexed, st.st_size, st.st_mtime_ns)
+    nbytes: int  # bytes of the sources stored
 
 
 def stage_segment(
     store: Store,
     tensor: str,
-    samples: Sequence[Prepared],
+    compression: str,
+    sources: Sequence[VideoSource],
     written: list[str],
     progress: Progress | None = None,
 ) -> StagedSegment:
-    """Write chunks and the segment for ``samples``; every key written is appended to
-    ``written`` as soon as it exists, so the caller can remove them on failure."""
+    """Write chunks and the segment for ``sources``. Every key written is appended to
+    ``written`` as soon as it may exist, so the caller can remove them on failure. An
+    error about a source carries ``source_index``."""
     packer = _ChunkPacker(store, tensor, written, progress)
+    records, tables = [], []
     try:
-        records = [packer.add(prepared) for prepared in samples]
+        for n, source in enumerate(sources):
+            try:
+                with source.materialize(progress) as local:
+                    indexed = _index(local, source.name, compression, tensor)
+                    if progress:
+                        progress(local.size)
+                    records.append(packer.add(source.name, local, indexed))
+                    tables.append(encode_frame_table(indexed.table))
+            except HubcliError as exc:
+                exc.source_index = n  # which source failed, for callers that number them
+                raise
         packer.close()
     except BaseException as exc:
         packer.abort(exc)
         raise
-    frame_tables = [encode_frame_table(p.indexed.table) for p in samples]
-    data = encode_segment(packer.chunks, records, frame_tables)
+    data = encode_segment(packer.chunks, records, tables)
     key = keys.segment_key(tensor, keys.new_object_id())
     written.append(key)
     store.put(key, data)
     header_size = PREFIX_SIZE + int.from_bytes(data[8:16], "little")
+    nbytes = sum(r.size for r in records)
     return StagedSegment(
-        key, len(samples), len(data), header_size, header_digest(data[:header_size]), written
+        key, len(records), len(data), header_size, header_digest(data[:header_size]), nbytes
     )
+
+
+def _index(local: LocalVideo, name: str, compression: str, tensor: str) -> IndexedVideo:
+    """Index the file and check it is a ``compression`` container."""
+    indexed = index_video(local.open, local.size, name)
+    if indexed.format != compression:
+        raise InvalidSampleError(
+            f"{name}: is a {indexed.format} file, tensor {tensor!r} holds {compression}",
+            hint=f"append {compression} files, "
+            f"or use a tensor with sample_compression={indexed.format!r}",
+        )
+    return indexed
 
 
 class _ChunkPacker:
@@ -113,27 +118,26 @@ class _ChunkPacker:
         self._size = 0
         self._sha = hashlib.sha256()
 
-    def add(self, prepared: Prepared) -> SampleRecord:
-        idx = prepared.indexed
-        need = prepared.size + len(idx.supplement)
+    def add(self, name: str, local: LocalVideo, idx: IndexedVideo) -> SampleRecord:
+        need = local.size + len(idx.supplement)
         if self._file is None or (
             self._size > len(CHUNK_MAGIC) and self._size + need > CHUNK_TARGET_BYTES
         ):
             self.close()
             self._open()
         offset = self._size
-        sample_sha = self._copy(prepared)
+        sample_sha = self._copy(name, local)
         self._write(idx.supplement)
         return SampleRecord(
             chunk=len(self.chunks),
             offset=offset,
-            size=prepared.size,
+            size=local.size,
             extra_size=len(idx.supplement),
             sha256=sample_sha,
             frames_offset=0,
             frames_size=0,
             frames_crc32=0,
-            filename=prepared.source.name,
+            filename=name,
             format=idx.format,
             shape=idx.shape,
             fps=idx.fps,
@@ -156,26 +160,19 @@ class _ChunkPacker:
         self._sha.update(data)
         self._size += len(data)
 
-    def _copy(self, prepared: Prepared) -> bytes:
-        """Stream the source into the chunk, hashing it; refuse if it changed since it was
-        indexed (the index would no longer describe the bytes)."""
+    def _copy(self, name: str, local: LocalVideo) -> bytes:
+        """Stream the file into the chunk, hashing it."""
         sha, copied = hashlib.sha256(), 0
-        with prepared.source.open() as src:
+        with local.open() as src:
             while block := src.read(_COPY_BLOCK):
                 self._write(block)
                 sha.update(block)
                 copied += len(block)
                 if self.progress:
                     self.progress(len(block))
-        st = prepared.source.stat()
-        if (
-            copied != prepared.size
-            or st.st_size != prepared.size
-            or st.st_mtime_ns != prepared.mtime_ns
-        ):
+        if copied != local.size:
             raise InvalidSampleError(
-                f"{prepared.source.name}: the file changed while it was being appended",
-                hint="append it again",
+                f"{name}: the file changed while it was being appended", hint="append it again"
             )
         return sha.digest()
 

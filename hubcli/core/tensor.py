@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import read_latest_manifest
 from hubcli.core.frame_index import normalize_positions
-from hubcli.core.ingest import Progress, StagedSegment, prepare, stage_segment
+from hubcli.core.ingest import Progress, StagedSegment, stage_segment
 from hubcli.core.reader import SampleReader
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import as_source
-from hubcli.errors import FrameIndexError, HubcliError, TensorNotFoundError
+from hubcli.errors import FrameIndexError, TensorNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -60,9 +60,9 @@ class Tensor:
     def extend(self, samples: Iterable[Any], progress: Progress | None = None) -> None:
         """Append several videos as one commit: all of them, or none if any is bad.
 
-        Every source is indexed (demuxed) and checked before anything is written; the
-        bytes are then stored unchanged. ``progress`` is called with byte counts: each
-        source's size once indexed, then the bytes copied (total: twice the sources).
+        Each source is fetched (URLs), indexed (demuxed) and checked, and its bytes are
+        stored unchanged; nothing is visible until all are stored. ``progress`` is called
+        with byte counts: downloaded (URLs), indexed, then copied.
 
         Raises
         ------
@@ -76,18 +76,11 @@ class Tensor:
         sources = [as_source(s) for s in samples]
         if not sources:
             return
-        prepared = []
-        for n, source in enumerate(sources):
-            try:
-                prepared.append(prepare(source, meta.sample_compression, self.name))
-            except HubcliError as exc:
-                exc.source_index = n  # which source failed, for callers that number them
-                raise
-            if progress:
-                progress(prepared[-1].size)
         written: list[str] = []
         try:
-            staged = stage_segment(self.dataset.store, self.name, prepared, written, progress)
+            staged = stage_segment(
+                self.dataset.store, self.name, meta.sample_compression, sources, written, progress
+            )
             self.dataset.commit(lambda manifest: self._with_segment(manifest, staged))
         except BaseException:
             _remove_unless_committed(self.dataset, written)

@@ -50,6 +50,10 @@ class Store(ABC):
     def describe(self, key: str) -> str:
         return f"{self.url.rstrip('/')}/{key}"
 
+    def check_root(self) -> None:  # noqa: B027 - optional hook; local roots need no check
+        """Raise a clear error if the place itself (a bucket) is missing. Called when no
+        dataset is found, to tell "no dataset here" from "no such bucket"."""
+
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The whole value of ``key``."""

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from hubcli.errors import StorageError
+from hubcli.errors import HubcliError, StorageError
 from hubcli.storage.base import Store, check_key, check_prefix
 
 if TYPE_CHECKING:
@@ -101,7 +101,9 @@ class LocalStore(Store):
             with f:
                 yield temp, f
         except OSError as exc:
-            if isinstance(exc, (FileExistsError, StorageError)):
+            # Disk errors while writing become ours; errors of the caller's own making
+            # (a missing source, a lost create race) pass through unchanged.
+            if isinstance(exc, (FileExistsError, HubcliError)):
                 raise
             raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
         finally:

@@ -1,122 +1,172 @@
-"""A store over any fsspec filesystem (object stores, HTTP, fsspec's memory FS).
+"""A store over an fsspec filesystem: S3, GCS (and fsspec's memory FS in tests).
 
-Reads use ``cat_file`` with exact byte ranges, never ``open()``: fsspec's buffered
-files read ahead megabytes, which would break the streaming byte budget.
+Reads use ``cat_file``/``cat_ranges`` with exact byte ranges, never ``open()``: fsspec's
+buffered files read ahead megabytes, which would break the streaming byte budget
+(format_spec/reading.md §4). Every call is retried on transient faults
+(storage/transient.py) and every failure becomes one of our errors naming the URL.
 """
 
 from __future__ import annotations
 
 import tempfile
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
-from hubcli.errors import StorageError
+from hubcli.errors import CredentialsError, StorageError
+from hubcli.storage.backends import CREDS_HINTS
 from hubcli.storage.base import Store, check_key, check_prefix
+from hubcli.storage.transient import with_retries
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+
+T = TypeVar("T")
+
+_AUTH_CLASSES = {
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "DefaultCredentialsError",
+    "RefreshError",
+    "TransportError",
+    "NoAuthTokenError",
+}
 
 
 class FsspecStore(Store):
-    """Keys under ``root`` on the fsspec filesystem ``fs``; ``url`` names it in messages."""
+    """Keys under ``root`` on the fsspec filesystem ``fs``; ``url`` names it in messages.
+
+    ``kind`` ("s3", "gcs", or "" for others) picks the credentials hint in errors.
+    """
 
     # Object stores charge per request: merge ranges whose gap is below this.
     coalesce_gap = 64 << 10
 
-    def __init__(self, fs: Any, root: str, url: str) -> None:
+    def __init__(self, fs: Any, root: str, url: str, kind: str = "", bucket: str = "") -> None:
         self.fs = fs
         self.root = root.rstrip("/")
-        self.url = url
+        self.url = url.rstrip("/")
+        self.kind = kind
+        self.bucket = bucket
 
     def _path(self, key: str) -> str:
-        return f"{self.root}/{check_key(key)}"
+        return f"{self.root}/{check_key(key)}" if self.root else check_key(key)
 
-    @contextmanager
-    def _errors(self, action: str, key: str) -> Iterator[None]:
-        """fsspec's builtin exceptions, with our key in them; anything else a backend
-        raises (botocore, aiohttp, google-auth...) becomes a StorageError."""
+    def _call(self, action: str, key: str, operation: Callable[[], T]) -> T:
+        """Run ``operation`` with retries; translate what still fails."""
         try:
-            yield
+            return with_retries(operation, f"{action} {self.describe(key)}")
         except FileNotFoundError:
             raise FileNotFoundError(self.describe(key)) from None
         except FileExistsError:
             raise FileExistsError(self.describe(key)) from None
-        except StorageError:
+        except (StorageError, CredentialsError):
             raise
         except Exception as exc:
+            raise self._translate(action, key, exc) from exc
+
+    def _translate(self, action: str, key: str, exc: Exception) -> Exception:
+        where = self.describe(key)
+        hint = CREDS_HINTS.get(self.kind)
+        names = {c.__name__ for c in type(exc).__mro__}
+        if names & _AUTH_CLASSES:
+            # The library's own text can quote key ids or token details: say it ourselves.
+            return CredentialsError(f"no usable credentials for {where}", hint=hint)
+        if (
+            isinstance(exc, PermissionError)
+            or "Forbidden" in str(exc)
+            or _status(exc) in (401, 403)
+        ):
+            return CredentialsError(f"access denied to {where}", hint=hint)
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {detail}".rstrip(": "))
+
+    def check_root(self) -> None:
+        """Raise a clear error if the bucket itself is missing or unreachable."""
+        if not self.bucket:
+            return
+        exists = self._call("open", "", lambda: self.fs.exists(self.bucket))
+        if not exists:
             raise StorageError(
-                f"cannot {action} {self.describe(key)}: {type(exc).__name__}: {exc}"
-            ) from exc
+                f"{self.url}: bucket {self.bucket!r} does not exist",
+                hint="create it, or check the URL (and AWS_ENDPOINT_URL or STORAGE_EMULATOR_HOST)",
+            )
+
+    def describe(self, key: str) -> str:
+        return f"{self.url}/{key}" if key else self.url
 
     def get(self, key: str) -> bytes:
-        with self._errors("read", key):
-            return bytes(self.fs.cat_file(self._path(key)))
+        path = self._path(key)
+        return self._call("read", key, lambda: bytes(self.fs.cat_file(path)))
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        with self._errors("read", key):
-            return bytes(self.fs.cat_file(self._path(key), start=start, end=end))
+        path = self._path(key)
+        return self._call("read", key, lambda: bytes(self.fs.cat_file(path, start=start, end=end)))
 
     def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         if not ranges:
             return []
         path = self._path(key)
-        with self._errors("read", key):
-            out = self.fs.cat_ranges(
-                [path] * len(ranges),
-                [a for a, _ in ranges],
-                [b for _, b in ranges],
-                on_error="raise",
-            )
+        starts, ends = [a for a, _ in ranges], [b for _, b in ranges]
+        out = self._call(
+            "read",
+            key,
+            lambda: self.fs.cat_ranges([path] * len(ranges), starts, ends, on_error="raise"),
+        )
         return [bytes(b) for b in out]
 
     def put(self, key: str, data: bytes) -> None:
-        with self._errors("write", key):
-            self.fs.pipe_file(self._path(key), bytes(data))
+        path = self._path(key)
+        self._call("write", key, lambda: self.fs.pipe_file(path, bytes(data)))
 
     def put_if_absent(self, key: str, data: bytes) -> None:
-        with self._errors("write", key):
-            self.fs.pipe_file(self._path(key), bytes(data), mode="create")
+        # S3: PUT with If-None-Match: *; GCS: ifGenerationMatch=0. A retry after a lost
+        # reply may meet our own first write as "exists": callers that care compare.
+        path = self._path(key)
+        self._call("write", key, lambda: self.fs.pipe_file(path, bytes(data), mode="create"))
 
     @contextmanager
     def open_writer(self, key: str) -> Iterator[BinaryIO]:
         # Spool to a local temp file, upload on success. fsspec's writable files publish
         # at different moments per backend (memory: at open; S3: at close, even after an
-        # exception), so none of them can promise "whole or absent" by itself.
+        # exception), so none of them can promise "whole or absent" by itself; and a
+        # spooled upload can be retried.
         path = self._path(key)
         with tempfile.NamedTemporaryFile(prefix="hubcli-", suffix=".partial") as spool:
             yield cast("BinaryIO", spool)
             spool.flush()
-            with self._errors("write", key):
-                self.fs.put_file(spool.name, path)
+            self._call("write", key, lambda: self.fs.put_file(spool.name, path))
 
     def list(self, prefix: str = "") -> list[str]:
         check_prefix(prefix)
-        base = f"{self.root}/{prefix}".rstrip("/")
+        base = f"{self.root}/{prefix}".rstrip("/") if self.root else prefix.rstrip("/")
         try:
-            with self._errors("list", prefix):
-                found = self.fs.find(base)
+            found = self._call("list", prefix, lambda: self.fs.find(base))
         except FileNotFoundError:
             return []
-        root = self.fs._strip_protocol(self.root).rstrip("/") + "/"
-        keys = [
-            p[len(root) :]
-            for p in (self.fs._strip_protocol(p) for p in found)
-            if p.startswith(root)
-        ]
-        return sorted(keys)
+        root = self.fs._strip_protocol(self.root).rstrip("/") + "/" if self.root else ""
+        stripped = (self.fs._strip_protocol(p) for p in found)
+        return sorted(p[len(root) :] for p in stripped if p.startswith(root))
 
     def size(self, key: str) -> int:
-        with self._errors("stat", key):
-            info = self.fs.info(self._path(key))
+        path = self._path(key)
+        info = self._call("stat", key, lambda: self.fs.info(path))
         if info.get("type") == "directory":
             raise FileNotFoundError(self.describe(key))
         return int(info["size"])
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         try:
-            with self._errors("delete", key):
-                self.fs.rm_file(self._path(key))
+            self._call("delete", key, lambda: self.fs.rm_file(path))
         except FileNotFoundError:
             return
+
+
+def _status(exc: BaseException) -> int | None:
+    for name in ("status", "code", "status_code"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int):
+            return value
+    return None

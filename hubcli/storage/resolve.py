@@ -7,8 +7,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import StorageError
+from hubcli.storage.backends import filesystem, parse_remote
 from hubcli.storage.local import LocalStore
 from hubcli.storage.memory import MemoryStore
+from hubcli.storage.remote import FsspecStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,14 +31,20 @@ def split_scheme(path: str) -> tuple[str, str]:
 
 
 def open_store(path: str | os.PathLike[str], creds: Mapping[str, Any] | None = None) -> Store:
-    """The store for ``path``: a local folder, ``file://``, or ``memory://name``."""
+    """The store for ``path``: a local folder, ``file://``, ``memory://name``,
+    ``s3://bucket/prefix`` or ``gcs://``/``gs://bucket/prefix``. ``creds`` are the
+    store's own credentials (storage/backends.py); None means the environment's."""
     scheme, rest = split_scheme(os.fspath(path))
     if scheme in ("", "file"):
         return LocalStore(rest)
     if scheme == "memory":
         with _MEMORY_LOCK:
             return _MEMORY_STORES.setdefault(rest, MemoryStore(f"memory://{rest}"))
-    raise StorageError(
-        f"unsupported dataset location {os.fspath(path)!r}",
-        hint="use a local path (remote s3:// and gcs:// datasets are not supported yet)",
-    )
+    location = parse_remote(os.fspath(path))
+    if location is None or location.kind == "http":
+        raise StorageError(
+            f"unsupported dataset location {os.fspath(path)!r}",
+            hint="use a local path, s3://BUCKET/PREFIX or gcs://BUCKET/PREFIX",
+        )
+    fs = filesystem(location.kind, creds)
+    return FsspecStore(fs, location.path, location.url, location.kind, location.bucket)

@@ -138,7 +138,7 @@ def test_one_bad_source_appends_nothing(ds, corpus, tmp_path):
 def test_bad_sample_types(ds):
     with pytest.raises(InvalidSampleError, match="cannot append int"):
         ds.videos.append(42)
-    with pytest.raises(InvalidSampleError, match="not supported yet"):
+    with pytest.raises(InvalidSampleError, match="URLs with scheme 'ftp' are not supported"):
         hubcli.read("ftp://example.com/a.mp4")
 
 

@@ -1,0 +1,139 @@
+"""fsspec filesystems for remote URLs, built from explicit credentials or the environment.
+
+Backends are imported on first use (fsspec's registry idea), so ``hubcli --help`` does
+not pay for botocore or google-auth. Credential values never appear in messages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hubcli.errors import CredentialsError, StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+S3_KEYS = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "endpoint_url",
+    "region",
+    "profile",
+)
+GCS_KEYS = ("token", "project", "endpoint_url")
+HTTP_KEYS = ("headers",)
+
+#: How to supply credentials, by scheme, for error messages.
+CREDS_HINTS = {
+    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE; AWS_ENDPOINT_URL "
+    "for other S3 servers), or pass --creds-file (Python: creds=)",
+    "gcs": "set GOOGLE_APPLICATION_CREDENTIALS (STORAGE_EMULATOR_HOST for an emulator), "
+    "or pass --creds-file (Python: creds=)",
+    "http": "check the URL; private servers need creds={'headers': {...}}",
+}
+
+_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "http": "http", "https": "http"}
+
+
+@dataclass(frozen=True)
+class RemoteLocation:
+    """A remote URL, split: ``kind`` is s3, gcs or http; ``path`` is what fsspec takes."""
+
+    kind: str
+    url: str
+    path: str
+    bucket: str
+
+
+def parse_remote(url: str) -> RemoteLocation | None:
+    """The location of an s3://, gs://, gcs:// or http(s):// URL; None for anything else."""
+    scheme, sep, rest = url.partition("://")
+    kind = _SCHEMES.get(scheme.lower()) if sep else None
+    if kind is None:
+        return None
+    if kind == "http":
+        return RemoteLocation(kind, url, url, rest.split("/", 1)[0])
+    rest = rest.strip("/")
+    bucket = rest.split("/", 1)[0]
+    if not bucket:
+        raise StorageError(
+            f"{url}: no bucket in the URL", hint=f"write it as {scheme}://BUCKET/PREFIX"
+        )
+    return RemoteLocation(kind, f"{scheme.lower()}://{rest}", rest, bucket)
+
+
+def filesystem(kind: str, creds: Mapping[str, Any] | None) -> Any:
+    """A fresh fsspec filesystem for ``kind`` (never fsspec's shared instance cache: two
+    datasets with different credentials must not share a client)."""
+    creds = dict(creds or {})
+    if kind == "s3":
+        return _s3(_checked(creds, S3_KEYS, kind))
+    if kind == "gcs":
+        return _gcs(_checked(creds, GCS_KEYS, kind))
+    return _http(_checked(creds, HTTP_KEYS, kind))
+
+
+def _checked(creds: dict[str, Any], allowed: tuple[str, ...], kind: str) -> dict[str, Any]:
+    unknown = sorted(set(creds) - set(allowed))
+    if unknown:
+        raise CredentialsError(
+            f"unknown credential field(s) {unknown} for {kind}",
+            hint=f"use: {', '.join(allowed)}",
+        )
+    if not all(isinstance(v, (str, dict)) for v in creds.values()):
+        raise CredentialsError(f"credential fields for {kind} must be strings")
+    return creds
+
+
+def _module(name: str, package: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise StorageError(f"{package} is not installed", hint=f"pip install {package}") from None
+
+
+def _s3(creds: dict[str, Any]) -> Any:
+    s3fs = _module("s3fs", "s3fs")
+    client: dict[str, Any] = {}
+    if "region" in creds:
+        client["region_name"] = creds["region"]
+    options: dict[str, Any] = {
+        "skip_instance_cache": True,
+        "use_listings_cache": False,  # format_spec/layout.md §3: listings must be fresh
+        "client_kwargs": client,
+        # hubcli retries transient faults itself (storage/transient.py), so botocore
+        # and s3fs each try once: a persistent fault fails in seconds, not minutes.
+        "config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}},
+    }
+    if "aws_access_key_id" in creds or "aws_secret_access_key" in creds:
+        options["key"] = creds.get("aws_access_key_id")
+        options["secret"] = creds.get("aws_secret_access_key")
+        options["token"] = creds.get("aws_session_token")
+    if "endpoint_url" in creds:
+        options["endpoint_url"] = creds["endpoint_url"]
+    if "profile" in creds:
+        options["profile"] = creds["profile"]
+    fs = s3fs.S3FileSystem(**options)
+    fs.retries = 1
+    return fs
+
+
+def _gcs(creds: dict[str, Any]) -> Any:
+    gcsfs = _module("gcsfs", "gcsfs")
+    options: dict[str, Any] = {"skip_instance_cache": True, "use_listings_cache": False}
+    if "token" in creds:
+        options["token"] = creds["token"]
+    if "project" in creds:
+        options["project"] = creds["project"]
+    if "endpoint_url" in creds:
+        options["endpoint_url"] = creds["endpoint_url"]
+    return gcsfs.GCSFileSystem(**options)
+
+
+def _http(creds: dict[str, Any]) -> Any:
+    http = _module("fsspec.implementations.http", "aiohttp")
+    client = {"headers": creds["headers"]} if "headers" in creds else {}
+    return http.HTTPFileSystem(skip_instance_cache=True, client_kwargs=client)
