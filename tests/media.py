@@ -226,6 +226,26 @@ BIG = VideoSpec(
     options=(("preset", "ultrafast"), ("x264-params", "bframes=2")),
 )
 
+#: The streaming byte-budget clip of the remote issue: 1280x720, 60 s at 24 fps,
+#: 8 Mbit/s constant bit rate, GOP 250 with B-frames.
+STREAM_720P = VideoSpec(
+    "stream_720p",
+    "mp4",
+    "libx264",
+    frames=1440,
+    gop=250,
+    width=1280,
+    height=720,
+    options=(
+        ("preset", "ultrafast"),
+        (
+            "x264-params",
+            "keyint=250:min-keyint=250:scenecut=0:bframes=3:bitrate=8000:"
+            "vbv-maxrate=8000:vbv-bufsize=8000:nal-hrd=cbr",
+        ),
+    ),
+)
+
 #: A longer clip with many GOPs, for "decode only what is needed" tests.
 LONG = VideoSpec(
     "long_gop30", "mp4", "libx264", frames=300, gop=30, width=160, height=96, options=X264_BFRAMES

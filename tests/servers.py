@@ -194,8 +194,10 @@ class Exchange:
 
 @dataclass
 class Fault:
-    """Fail the requests ``match`` accepts, ``times`` times: HTTP ``status``, or a reset
-    connection (``status=0``)."""
+    """Fail the requests ``match`` accepts, ``times`` times: answer HTTP ``status``; or
+    reset the connection without an answer (``status=0``); or forward the request and
+    then reset the connection, losing the answer (``status=-1``: the write happened,
+    the client cannot know)."""
 
     match: Callable[[str, str], bool]
     times: int

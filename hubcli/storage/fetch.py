@@ -7,6 +7,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -67,7 +68,7 @@ def spool(
         _download(fs, location, name, shown, progress)
         yield Spooled(name, os.path.getsize(name))
     finally:
-        os.unlink(name)
+        Path(name).unlink(missing_ok=True)  # some backends delete it themselves on failure
 
 
 def _download(
