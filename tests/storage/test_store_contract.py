@@ -172,3 +172,34 @@ def test_a_dataset_on_the_fsspec_backend(tmp_path, corpus):
     ds.videos.append(str(corpus["vp9"]))
     again = Dataset(store, read_latest_manifest(store))
     assert again.videos[0, 30:33].numpy().shape == (3, 64, 96, 3)
+
+
+class _BucketStore(StoreContract):
+    service_fixture = ""
+
+    @pytest.fixture
+    def store(self, request) -> Store:
+        from hubcli.storage.resolve import open_store
+
+        service = request.getfixturevalue(self.service_fixture)
+        self.service = service
+        return open_store(f"{service.scheme}://{service.new_bucket()}/contract")
+
+    def raw_get(self, store, key):
+        path = f"{store.root}/{key}"
+        return bytes(self.service.fs.cat_file(path)) if self.service.fs.exists(path) else None
+
+    def raw_put(self, store, key, data):
+        self.service.fs.pipe_file(f"{store.root}/{key}", data)
+
+
+class TestS3Store(_BucketStore):
+    """moto's S3: create-if-absent is a PUT with If-None-Match: *."""
+
+    service_fixture = "s3"
+
+
+class TestGcsStore(_BucketStore):
+    """fake-gcs-server: create-if-absent is an upload with ifGenerationMatch=0."""
+
+    service_fixture = "gcs"
