@@ -93,7 +93,10 @@ def root(
     if debug:
         import logging
 
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+        # hubcli's own debug log only: botocore and aiohttp log request headers at
+        # DEBUG, which hold key ids and signatures.
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        logging.getLogger("hubcli").setLevel(logging.DEBUG)
 
 
 from hubcli.cli import commands  # noqa: E402,F401 - registers the commands on app
