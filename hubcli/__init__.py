@@ -10,6 +10,7 @@
 
 from hubcli import errors
 from hubcli.core.dataset import Dataset, dataset, empty, load
+from hubcli.core.links import LinkSource, link
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import FileSource, UrlSource, VideoSource, read
 from hubcli.core.tensor import Tensor
@@ -23,6 +24,7 @@ __all__ = [
     "Dataset",
     "FileSource",
     "HubcliError",
+    "LinkSource",
     "SampleView",
     "SamplesView",
     "Tensor",
@@ -32,6 +34,7 @@ __all__ = [
     "dataset",
     "empty",
     "errors",
+    "link",
     "load",
     "read",
 ]

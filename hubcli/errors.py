@@ -95,3 +95,12 @@ class ExportError(HubcliError):
 
 class CredentialsError(HubcliError, PermissionError):
     """Missing or refused credentials."""
+
+
+class LinkChangedError(HubcliError):
+    """A linked object is not the one that was indexed when it was appended."""
+
+
+class HubcliWarning(UserWarning):
+    """Something worth telling the user that does not stop the operation (CLI: one
+    ``warning:`` line on stderr)."""

@@ -7,6 +7,7 @@ error translation happens once, in :class:`HubcliGroup`.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import typer
@@ -90,6 +91,7 @@ def root(
     """
     output.SETTINGS.debug = debug
     output.SETTINGS.quiet = quiet
+    warnings.showwarning = _show_warning
     if debug:
         import logging
 
@@ -97,6 +99,12 @@ def root(
         # DEBUG, which hold key ids and signatures.
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         logging.getLogger("hubcli").setLevel(logging.DEBUG)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+) -> None:
+    output.warn(str(message))
 
 
 from hubcli.cli import commands  # noqa: E402,F401 - registers the commands on app

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -19,12 +20,10 @@ from hubcli.core.tensor import Tensor
 from hubcli.errors import CredentialsError, HubcliError, SelectorError
 from hubcli.format.manifest import HTYPES, SAMPLE_COMPRESSIONS
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
 
 class Htype(StrEnum):
     video = "video"
+    link = "link[video]"
 
 
 class Compression(StrEnum):
@@ -66,7 +65,7 @@ def create(
     Example: hubcli create ./clips
     """
     ds = hubcli.empty(dataset, overwrite=overwrite, creds=read_creds(creds_file))
-    result = {"path": ds.path, "version": ds.version, "format_version": hubcli.FORMAT_VERSION}
+    result = {"path": ds.path, "version": ds.version, "format_version": ds.manifest.format_version}
     _emit(json_, result, [f"created an empty dataset at {ds.path}"])
 
 
@@ -76,8 +75,11 @@ def create_tensor(
     name: Annotated[str, typer.Argument(help="Tensor name, e.g. videos.")],
     htype: Annotated[Htype, typer.Option(help="Type of the samples.")] = Htype.video,
     sample_compression: Annotated[
-        Compression, typer.Option(help="Container every sample must be.")
-    ] = Compression.mp4,
+        Compression | None,
+        typer.Option(
+            help="Container every sample must be [default: mp4; links: any].", show_default=False
+        ),
+    ] = None,
     json_: JsonOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
@@ -86,7 +88,8 @@ def create_tensor(
     Example: hubcli create-tensor ./clips videos --sample-compression mkv
     """
     ds = hubcli.load(dataset, creds=read_creds(creds_file))
-    tensor = ds.create_tensor(name, htype=htype.value, sample_compression=sample_compression.value)
+    compression = sample_compression.value if sample_compression else None
+    tensor = ds.create_tensor(name, htype=htype.value, sample_compression=compression)
     result = {
         "tensor": name,
         "htype": tensor.htype,
@@ -109,12 +112,21 @@ def append(
     from_file: Annotated[
         str | None, typer.Option("--from-file", help="File with one source a line ('-': stdin).")
     ] = None,
+    creds_key: Annotated[
+        str | None,
+        typer.Option(
+            "--creds-key",
+            help="Key whose secrets read the sources (link tensors: stored with each "
+            "link); ENV: the environment.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
-    """Append videos as one commit: all of them, or none if any is bad.
+    """Append videos (files or URLs; links for link[video] tensors) as one commit: all
+    of them, or none if any is bad.
 
-    Example: hubcli append ./clips videos a.mp4 b.mp4
+    Example: hubcli append ./clips videos a.mp4 https://example.com/b.mp4
     """
     listed = _read_source_list(from_file) if from_file else []
     all_sources: list[tuple[str, int | None]] = [(s, None) for s in sources or []]
@@ -123,22 +135,36 @@ def append(
         raise typer.BadParameter("give video files or --from-file LIST", param_hint="SOURCE")
     ds = hubcli.load(dataset, creds=read_creds(creds_file))
     target = ds[tensor]
-    before, total = len(target), sum(_size(s) for s, _ in all_sources)
+    samples = _samples(ds, target, [s for s, _ in all_sources], creds_key)
+    total = sum(_size(s) for s, _ in all_sources)
     try:
-        with output.progress("appending", 2 * total, in_bytes=True) as advance:
-            target.extend([s for s, _ in all_sources], progress=advance)
+        with output.progress("appending", 2 * total or None, in_bytes=True) as advance:
+            added = target.extend(samples, progress=advance)
     except HubcliError as exc:
         _name_list_line(exc, all_sources, from_file)
         raise
     result = {
         "tensor": tensor,
-        "samples_added": len(target) - before,
-        "bytes_added": total,
+        "samples_added": added.count,
+        "bytes_added": added.nbytes,
         "length": len(target),
         "version": ds.version,
     }
-    line = f"appended {len(target) - before} samples ({output.human_bytes(total)}) to {tensor!r}"
+    what = "linked" if target.is_link else "appended"
+    line = f"{what} {added.count} samples ({output.human_bytes(added.nbytes)}) to {tensor!r}"
     _emit(json_, result, [f"{line}; it now has {len(target)}"])
+
+
+def _samples(ds: hubcli.Dataset, target: Tensor, sources: list[str], key: str | None) -> list[Any]:
+    """What to append: links carrying ``key`` for a link tensor; else paths, and URLs read
+    with ``key``'s secrets."""
+    if target.is_link:
+        return [hubcli.link(s, creds_key=key) for s in sources]
+    if key is None:
+        return list(sources)
+    secrets, use_env = ds.secrets_for(key)
+    creds = None if use_env else secrets
+    return [hubcli.read(s, creds=creds) for s in sources]
 
 
 @app.command()
@@ -421,3 +447,6 @@ def _export_plan(
                 ) from None
     names = [f"{v.tensor.name}_{v.index}.npy" for v in views]
     return [(out / name, ts / name if ts else None) for name in names]
+
+
+from hubcli.cli import creds_cmd  # noqa: E402,F401 - registers `hubcli creds ...`

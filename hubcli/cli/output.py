@@ -81,12 +81,12 @@ def human_bytes(n: int) -> str:
 
 @contextmanager
 def progress(
-    description: str, total: int, *, in_bytes: bool = False
+    description: str, total: int | None, *, in_bytes: bool = False
 ) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr, advanced by the callback it yields. Off when stderr is
     not a terminal, or with --quiet."""
     console = stderr_console()
-    if SETTINGS.quiet or not console.is_terminal or total <= 0:
+    if SETTINGS.quiet or not console.is_terminal or total == 0:
         yield lambda n: None
         return
     count = DownloadColumn() if in_bytes else MofNCompleteColumn()

@@ -69,6 +69,7 @@ def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest])
         where = store.describe(keys.version_key(manifest.version))
         check_writable(parse_format_version(manifest.format_version, where), where)
         new = replace(change(manifest), version=manifest.version + 1, created_at=now())
+        new = replace(new, format_version=_format_version(manifest, new))
         data, key = encode_manifest(new), keys.version_key(new.version)
         try:
             store.put_if_absent(key, data)
@@ -85,6 +86,14 @@ def commit(store: Store, base: Manifest, change: Callable[[Manifest], Manifest])
         f"{store.url}: gave up after {MAX_COMMIT_ATTEMPTS} commits by other writers won the race",
         hint="retry the operation",
     )
+
+
+def _format_version(base: Manifest, new: Manifest) -> str:
+    """The base's version, raised to what the new manifest needs (versioning.md §3): a
+    1.0 dataset stays 1.0 until a 1.1 feature is used."""
+    where = "manifest"
+    version = max(parse_format_version(base.format_version, where), new.required_version())
+    return f"{version[0]}.{version[1]}"
 
 
 def _holds(store: Store, key: str, data: bytes) -> bool:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import commit, latest_version, now, read_latest_manifest, remove_dataset
-from hubcli.core.reader import ReadCache
+from hubcli.core.links import open_link
+from hubcli.core.reader import ByteSource, ReadCache
 from hubcli.core.tensor import Tensor
+from hubcli.creds import ENV, Secrets, check_key_name, load_managed, parse_secrets, save_managed
 from hubcli.errors import (
+    CredentialsError,
     DatasetExistsError,
     ReadOnlyError,
     TensorExistsError,
@@ -16,6 +20,7 @@ from hubcli.errors import (
 )
 from hubcli.format import keys
 from hubcli.format.manifest import (
+    CredsKey,
     Manifest,
     TensorMeta,
     encode_manifest,
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     import os
 
     from hubcli.core.sample import SamplesView, SampleView
+    from hubcli.format.segment import SampleRecord
     from hubcli.storage.base import Store
 
 Creds = Mapping[str, Any] | None
@@ -46,6 +52,8 @@ class Dataset:
         self._manifest = manifest
         self._read_only = read_only
         self._cache = ReadCache()
+        self._populated: dict[str, Secrets] = {}  # this process only, never stored
+        self._links: dict[tuple[str, int, str], ByteSource] = {}  # verified linked objects
 
     # --- identity -----------------------------------------------------------------
     @property
@@ -85,7 +93,7 @@ class Dataset:
         return {t.name: Tensor(self, t.name) for t in self._manifest.tensors}
 
     def create_tensor(
-        self, name: str, htype: str = "video", sample_compression: str = "mp4"
+        self, name: str, htype: str = "video", sample_compression: str | None = None
     ) -> Tensor:
         """Create an empty tensor.
 
@@ -97,6 +105,8 @@ class Dataset:
             ``"video"``.
         sample_compression
             The container every sample must be: ``mp4``, ``mov``, ``mkv``, ``webm``, ``avi``.
+            None (the default): ``mp4`` for ``video`` tensors, any container for
+            ``link[video]`` tensors.
 
         Raises
         ------
@@ -163,6 +173,91 @@ class Dataset:
             raise ReadOnlyError(
                 f"{self.path} was opened read-only", hint="load it with read_only=False to write"
             )
+
+    # --- credentials keys (format_spec/links.md §3) -----------------------------------
+    @property
+    def creds_keys(self) -> list[dict[str, Any]]:
+        """Each key's name, whether it is managed, and whether secrets are available to
+        this process. Never the secrets."""
+        return [
+            {"name": k.name, "managed": k.managed, "populated": self._has_secrets(k.name)}
+            for k in self._manifest.creds_keys
+        ]
+
+    def add_creds_key(self, name: str, managed: bool = False) -> None:
+        """Register a credentials key *name* in the dataset (no secrets are stored).
+
+        ``managed=True``: its secrets, once populated, are kept in this user's credential
+        store, so later processes and CLI commands find them.
+        """
+        self.check_writable()
+        check_key_name(name)
+
+        def add(manifest: Manifest) -> Manifest:
+            if manifest.creds_key(name) is not None:
+                raise CredentialsError(f"creds key {name!r} already exists in {self.path}")
+            return replace(
+                manifest, creds_keys=(*manifest.creds_keys, CredsKey(name, bool(managed)))
+            )
+
+        self.commit(add)
+
+    def populate_creds(self, name: str, creds: Mapping[str, str]) -> None:
+        """Give key ``name`` its secrets: for this process, and for a managed key also
+        in this user's credential store (mode 0600). Fields: ``aws_access_key_id``,
+        ``aws_secret_access_key``, ``aws_session_token``, ``endpoint_url``, ``region``,
+        ``token`` (GCS or Google Drive)."""
+        key = self._known_key(name)
+        secrets = parse_secrets(creds, name)
+        if key.managed:
+            save_managed(self._manifest.dataset_id, name, secrets)
+        self._populated[name] = secrets
+        self._links.clear()
+
+    def _known_key(self, name: str) -> CredsKey:
+        key = self._manifest.creds_key(name)
+        if key is None:
+            known = ", ".join(k.name for k in self._manifest.creds_keys) or "none"
+            raise CredentialsError(
+                f"creds key {name!r} was not added to {self.path} (keys: {known})",
+                hint=f"add it with ds.add_creds_key({name!r}) "
+                f"or: hubcli creds add {self.path} {name}",
+            )
+        return key
+
+    def _has_secrets(self, name: str) -> bool:
+        key = self._manifest.creds_key(name)
+        return name in self._populated or bool(
+            key and key.managed and load_managed(self._manifest.dataset_id, name)
+        )
+
+    def secrets_for(self, name: str | None) -> tuple[Mapping[str, Any] | None, bool]:
+        """(secrets, use the environment) for a sample's creds key."""
+        if name is None:
+            return {}, False
+        if name == ENV:
+            return None, True
+        key = self._known_key(name)
+        if name in self._populated:
+            return self._populated[name], False
+        if key.managed and (stored := load_managed(self._manifest.dataset_id, name)):
+            return stored, False
+        hint = (
+            f"run: hubcli creds populate {self.path} {name} --env (or --file CREDS.json)"
+            if key.managed
+            else f"call ds.populate_creds({name!r}, {{...}}) in this process"
+        )
+        raise CredentialsError(f"creds key {name!r} is not populated", hint=hint)
+
+    def open_link(self, record: SampleRecord, label: str) -> ByteSource:
+        """The bytes of a linked sample, its object's identity checked once per object."""
+        assert record.link is not None
+        cache_key = (record.link.url, record.size, record.link.etag or record.link.modified or "")
+        source = self._links.get(cache_key)
+        if source is None:
+            source = open_link(record, label, self.secrets_for)
+            self._links[cache_key] = source
+        return source
 
     def commit(self, change: Callable[[Manifest], Manifest]) -> None:
         """Commit ``change`` on top of the newest version (see core/commit.py)."""

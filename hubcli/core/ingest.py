@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from hubcli.core.links import LinkSource, SecretsFor, stage_link
 from hubcli.errors import HubcliError, InvalidSampleError
 from hubcli.format import keys
 from hubcli.format.frames import encode_frame_table
@@ -54,7 +55,7 @@ class StagedSegment:
 def stage_segment(
     store: Store,
     tensor: str,
-    compression: str,
+    compression: str | None,
     sources: Sequence[VideoSource],
     written: list[str],
     progress: Progress | None = None,
@@ -80,7 +81,40 @@ def stage_segment(
     except BaseException as exc:
         packer.abort(exc)
         raise
-    data = encode_segment(packer.chunks, records, tables)
+    return _write_segment(store, tensor, packer.chunks, records, tables, written)
+
+
+def stage_link_segment(
+    store: Store,
+    tensor: str,
+    compression: str | None,
+    sources: Sequence[LinkSource],
+    secrets_for: SecretsFor,
+    written: list[str],
+    progress: Progress | None = None,
+) -> StagedSegment:
+    """Index linked videos in place and write the segment describing them (no chunks)."""
+    records, tables = [], []
+    for n, source in enumerate(sources):
+        try:
+            record, indexed = stage_link(source, compression, tensor, secrets_for, progress)
+        except HubcliError as exc:
+            exc.source_index = n
+            raise
+        records.append(record)
+        tables.append(encode_frame_table(indexed.table))
+    return _write_segment(store, tensor, [], records, tables, written)
+
+
+def _write_segment(
+    store: Store,
+    tensor: str,
+    chunks: list[ChunkRef],
+    records: list[SampleRecord],
+    tables: list[bytes],
+    written: list[str],
+) -> StagedSegment:
+    data = encode_segment(chunks, records, tables)
     key = keys.segment_key(tensor, keys.new_object_id())
     written.append(key)
     store.put(key, data)
@@ -91,10 +125,10 @@ def stage_segment(
     )
 
 
-def _index(local: LocalVideo, name: str, compression: str, tensor: str) -> IndexedVideo:
+def _index(local: LocalVideo, name: str, compression: str | None, tensor: str) -> IndexedVideo:
     """Index the file and check it is a ``compression`` container."""
     indexed = index_video(local.open, local.size, name)
-    if indexed.format != compression:
+    if compression is not None and indexed.format != compression:
         raise InvalidSampleError(
             f"{name}: is a {indexed.format} file, tensor {tensor!r} holds {compression}",
             hint=f"append {compression} files, "

@@ -8,13 +8,15 @@ import bisect
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.frames import FrameTable, decode_frame_table
+from hubcli.format.manifest import LINK_VIDEO
 from hubcli.format.segment import SampleRecord, SegmentHeader, parse_segment_header
 
 if TYPE_CHECKING:
@@ -31,11 +33,45 @@ FRAME_TABLE_CACHE = 64
 
 @dataclass(frozen=True, slots=True)
 class SampleLocation:
-    """A sample's record and the objects it lives in."""
+    """A sample's record and the objects it lives in (no chunk for a linked video)."""
 
     record: SampleRecord
     segment: SegmentRef
-    chunk_key: str
+    chunk_key: str | None
+
+
+class ByteSource(Protocol):
+    """Where a sample's packets are read from: its chunk, or the linked object."""
+
+    where: str
+    damaged_hint: str
+
+    @property
+    def coalesce_gap(self) -> int: ...
+
+    def read(self, ranges: list[tuple[int, int]]) -> list[bytes]: ...
+
+
+@dataclass
+class ChunkBytes:
+    """A stored sample's region of its chunk."""
+
+    store: Store
+    key: str
+    base: int
+    where: str
+    damaged_hint: str = "the chunk is damaged; restore it from a backup"
+
+    @property
+    def coalesce_gap(self) -> int:
+        return self.store.coalesce_gap
+
+    def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return self.store.get_ranges(self.key, [(self.base + a, self.base + b) for a, b in ranges])
+
+
+#: Opens the bytes of a linked sample (the dataset resolves its creds key).
+LinkOpener = Callable[[SampleRecord, str], ByteSource]
 
 
 class ReadCache:
@@ -64,10 +100,13 @@ class ReadCache:
 class SampleReader:
     """Reads the samples of one tensor as of one manifest."""
 
-    def __init__(self, store: Store, meta: TensorMeta, cache: ReadCache) -> None:
+    def __init__(
+        self, store: Store, meta: TensorMeta, cache: ReadCache, open_link: LinkOpener | None = None
+    ) -> None:
         self.store = store
         self.meta = meta
         self.cache = cache
+        self.open_link = open_link
         self._firsts = [s.first for s in meta.segments]
 
     def locate(self, index: int) -> SampleLocation:
@@ -79,7 +118,8 @@ class SampleReader:
                 f"the manifest says {seg.count}"
             )
         record = header.samples[index - seg.first]
-        return SampleLocation(record, seg, header.chunks[record.chunk].key)
+        chunk_key = None if record.chunk is None else header.chunks[record.chunk].key
+        return SampleLocation(record, seg, chunk_key)
 
     def _header(self, seg: SegmentRef) -> SegmentHeader:
         header = self.cache.headers.get(seg.key)
@@ -91,6 +131,7 @@ class SampleReader:
                 self.meta.name,
                 self.meta.sample_compression,
                 self.store.describe(seg.key),
+                linked=self.meta.htype == LINK_VIDEO,
             )
             self.cache.headers[seg.key] = header
         return header
@@ -113,29 +154,38 @@ class SampleReader:
 
     def iter_packets(self, index: int, table: FrameTable, start: int, stop: int) -> Iterator[bytes]:
         """Packets ``start..stop-1`` of sample ``index`` in decode order, CRC-checked."""
-        loc = self.locate(index)
-        where = f"{self.store.describe(loc.chunk_key)} (sample {index} of {self.meta.name!r})"
+        source = self.byte_source(index)
         for batch in _batches(table, start, stop):
-            yield from self._read_batch(loc, table, batch, where)
+            yield from _read_batch(source, table, batch)
 
-    def _read_batch(
-        self, loc: SampleLocation, table: FrameTable, batch: range, where: str
-    ) -> Iterator[bytes]:
-        base = loc.record.offset
-        offsets = table.offset[batch.start : batch.stop]
-        sizes = table.size[batch.start : batch.stop].astype(np.int64)
-        ranges, owner = coalesce(offsets, sizes, self.store.coalesce_gap)
-        blobs = self.store.get_ranges(loc.chunk_key, [(base + a, base + b) for a, b in ranges])
-        for n, i in enumerate(batch):
-            r = owner[n]
-            lo = int(offsets[n]) - ranges[r][0]
-            data = blobs[r][lo : lo + int(sizes[n])]
-            if len(data) != sizes[n] or zlib.crc32(data) & 0xFFFFFFFF != int(table.crc32[i]):
+    def byte_source(self, index: int) -> ByteSource:
+        loc = self.locate(index)
+        label = f"sample {index} of {self.meta.name!r}"
+        if loc.chunk_key is None:
+            if self.open_link is None:
                 raise CorruptDatasetError(
-                    f"{where}: packet {i} fails its checksum",
-                    hint="the chunk is damaged; restore it from a backup",
+                    f"{label}: a linked sample, but links cannot be opened here"
                 )
-            yield data
+            return self.open_link(loc.record, label)
+        where = f"{self.store.describe(loc.chunk_key)} ({label})"
+        return ChunkBytes(self.store, loc.chunk_key, loc.record.offset, where)
+
+
+def _read_batch(source: ByteSource, table: FrameTable, batch: range) -> Iterator[bytes]:
+    """Read the packets of ``batch`` in merged ranges; check every packet's CRC-32."""
+    offsets = table.offset[batch.start : batch.stop]
+    sizes = table.size[batch.start : batch.stop].astype(np.int64)
+    ranges, owner = coalesce(offsets, sizes, source.coalesce_gap)
+    blobs = source.read(ranges)
+    for n, i in enumerate(batch):
+        r = owner[n]
+        lo = int(offsets[n]) - ranges[r][0]
+        data = blobs[r][lo : lo + int(sizes[n])]
+        if len(data) != sizes[n] or zlib.crc32(data) & 0xFFFFFFFF != int(table.crc32[i]):
+            raise CorruptDatasetError(
+                f"{source.where}: packet {i} fails its checksum", hint=source.damaged_hint
+            )
+        yield data
 
 
 def coalesce(

@@ -56,8 +56,9 @@ class SampleView:
 
     @property
     def sample_info(self) -> dict[str, Any]:
-        """Metadata, without decoding or reading video bytes (keys as in Hub, plus
-        ``codec``, ``pix_fmt``, ``size``)."""
+        """Metadata, without decoding or reading video bytes, nor any network for a link
+        (keys as in Hub, plus ``codec``, ``pix_fmt``, ``size``; links add ``url`` and
+        ``creds_key``)."""
         rec = self.record()
         num, den = rec.time_base
         return {
@@ -71,6 +72,7 @@ class SampleView:
             "codec": rec.codec.name,
             "pix_fmt": rec.codec.pix_fmt,
             "size": rec.size,
+            **({"url": rec.link.url, "creds_key": rec.link.creds_key} if rec.link else {}),
         }
 
     @property

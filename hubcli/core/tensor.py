@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import read_latest_manifest
 from hubcli.core.frame_index import normalize_positions
-from hubcli.core.ingest import Progress, StagedSegment, stage_segment
+from hubcli.core.ingest import Progress, StagedSegment, stage_link_segment, stage_segment
+from hubcli.core.links import as_link, check_keys
 from hubcli.core.reader import SampleReader
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import as_source
 from hubcli.errors import FrameIndexError, TensorNotFoundError
+from hubcli.format.manifest import LINK_VIDEO
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from hubcli.core.dataset import Dataset
     from hubcli.format.manifest import Manifest, TensorMeta
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What an append added: samples, and bytes of video (stored, or linked)."""
+
+    count: int
+    nbytes: int
 
 
 class Tensor:
@@ -36,8 +47,12 @@ class Tensor:
         return self.meta.htype
 
     @property
-    def sample_compression(self) -> str:
+    def sample_compression(self) -> str | None:
         return self.meta.sample_compression
+
+    @property
+    def is_link(self) -> bool:
+        return self.meta.htype == LINK_VIDEO
 
     def __len__(self) -> int:
         return self.meta.length
@@ -50,14 +65,17 @@ class Tensor:
         )
 
     def reader(self) -> SampleReader:
-        return SampleReader(self.dataset.store, self.meta, self.dataset.cache)
+        return SampleReader(
+            self.dataset.store, self.meta, self.dataset.cache, self.dataset.open_link
+        )
 
     # --- writing --------------------------------------------------------------------
-    def append(self, sample: Any) -> None:
-        """Append one video: a path or ``hubcli.read(path)``. See :meth:`extend`."""
-        self.extend([sample])
+    def append(self, sample: Any) -> Appended:
+        """Append one video: a path, a URL, ``hubcli.read(...)``, or for a ``link[video]``
+        tensor ``hubcli.link(url, creds_key=...)``. See :meth:`extend`."""
+        return self.extend([sample])
 
-    def extend(self, samples: Iterable[Any], progress: Progress | None = None) -> None:
+    def extend(self, samples: Iterable[Any], progress: Progress | None = None) -> Appended:
         """Append several videos as one commit: all of them, or none if any is bad.
 
         Each source is fetched (URLs), indexed (demuxed) and checked, and its bytes are
@@ -72,19 +90,34 @@ class Tensor:
             The dataset is left unchanged.
         """
         self.dataset.check_writable()
-        meta = self.meta
-        sources = [as_source(s) for s in samples]
-        if not sources:
-            return
+        meta, store = self.meta, self.dataset.store
+        samples = list(samples)
+        if not samples:
+            return Appended(0, 0)
         written: list[str] = []
         try:
-            staged = stage_segment(
-                self.dataset.store, self.name, meta.sample_compression, sources, written, progress
-            )
+            if self.is_link:
+                links = [as_link(s) for s in samples]
+                check_keys(links, [k.name for k in self.dataset.manifest.creds_keys])
+                staged = stage_link_segment(
+                    store,
+                    self.name,
+                    meta.sample_compression,
+                    links,
+                    self.dataset.secrets_for,
+                    written,
+                    progress,
+                )
+            else:
+                sources = [as_source(s) for s in samples]
+                staged = stage_segment(
+                    store, self.name, meta.sample_compression, sources, written, progress
+                )
             self.dataset.commit(lambda manifest: self._with_segment(manifest, staged))
         except BaseException:
             _remove_unless_committed(self.dataset, written)
             raise
+        return Appended(staged.count, staged.nbytes)
 
     def _with_segment(self, manifest: Manifest, staged: StagedSegment) -> Manifest:
         """``manifest`` with the staged samples after this tensor's newest samples (called

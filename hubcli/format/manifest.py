@@ -15,8 +15,8 @@ from hubcli.errors import CorruptDatasetError, UnsupportedFormatError, Unsupport
 from hubcli.format import keys
 from hubcli.format.validate import as_map, field, non_negative
 from hubcli.format.version import (
+    BASE_VERSION,
     FORMAT_NAME,
-    FORMAT_VERSION,
     check_readable,
     parse_format_version,
 )
@@ -24,9 +24,12 @@ from hubcli.format.version import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-HTYPES = ("video",)
+VIDEO = "video"
+LINK_VIDEO = "link[video]"
+HTYPES = (VIDEO, LINK_VIDEO)
 SAMPLE_COMPRESSIONS = ("mp4", "mov", "mkv", "webm", "avi")
 TENSOR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+CREDS_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -54,12 +57,26 @@ class SegmentRef:
 
 
 @dataclass(frozen=True, slots=True)
+class CredsKey:
+    """A credentials key *name* (format_spec/links.md §3); secrets are never stored."""
+
+    name: str
+    managed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "managed": self.managed}
+
+
+@dataclass(frozen=True, slots=True)
 class TensorMeta:
-    """One tensor: its type, compression, length and the segments holding its samples."""
+    """One tensor: its type, compression, length and the segments holding its samples.
+
+    ``sample_compression`` is None only for a link tensor that takes any container.
+    """
 
     name: str
     htype: str
-    sample_compression: str
+    sample_compression: str | None
     length: int
     segments: tuple[SegmentRef, ...] = ()
 
@@ -88,7 +105,8 @@ class Manifest:
     version: int
     created_at: str
     tensors: tuple[TensorMeta, ...] = ()
-    format_version: str = FORMAT_VERSION
+    format_version: str = "1.0"
+    creds_keys: tuple[CredsKey, ...] = ()
 
     def tensor(self, name: str) -> TensorMeta | None:
         return next((t for t in self.tensors if t.name == name), None)
@@ -102,8 +120,17 @@ class Manifest:
             tensors = (*self.tensors, meta)
         return replace(self, tensors=tensors)
 
+    def creds_key(self, name: str) -> CredsKey | None:
+        return next((k for k in self.creds_keys if k.name == name), None)
+
+    def required_version(self) -> tuple[int, int]:
+        """The lowest format version that can describe this manifest."""
+        if self.creds_keys or any(t.htype == LINK_VIDEO for t in self.tensors):
+            return (1, 1)
+        return BASE_VERSION
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "format": FORMAT_NAME,
             "format_version": self.format_version,
             "dataset_id": self.dataset_id,
@@ -111,6 +138,9 @@ class Manifest:
             "created_at": self.created_at,
             "tensors": [t.to_dict() for t in self.tensors],
         }
+        if self.creds_keys:  # format 1.1; absent means none
+            body["creds_keys"] = [k.to_dict() for k in self.creds_keys]
+        return body
 
 
 def validate_tensor_name(name: object) -> str:
@@ -125,11 +155,15 @@ def validate_tensor_name(name: object) -> str:
     return name
 
 
-def validate_htype(htype: object, compression: object) -> tuple[str, str]:
+def validate_htype(htype: object, compression: object) -> tuple[str, str | None]:
+    """``(htype, compression)``; compression None means mp4 for videos and any
+    container for links."""
     if htype not in HTYPES:
         raise UnsupportedHtypeError(
             f"unknown htype {htype!r}", hint=f"use one of: {', '.join(HTYPES)}"
         )
+    if compression is None:
+        return str(htype), ("mp4" if htype == VIDEO else None)
     if compression not in SAMPLE_COMPRESSIONS:
         raise UnsupportedHtypeError(
             f"unknown sample_compression {compression!r} for htype {htype!r}",
@@ -163,13 +197,30 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise CorruptDatasetError(f"{where}: duplicate tensor names")
+    raw_keys = obj.get("creds_keys", [])  # format 1.1; absent means none
+    if not isinstance(raw_keys, list):
+        raise CorruptDatasetError(f"{where}: field 'creds_keys' must be a list")
+    creds_keys = tuple(
+        _parse_creds_key(k, f"{where} creds key #{i}") for i, k in enumerate(raw_keys)
+    )
+    if len({k.name for k in creds_keys}) != len(creds_keys):
+        raise CorruptDatasetError(f"{where}: duplicate creds key names")
     return Manifest(
         dataset_id=dataset_id,
         version=non_negative(obj, "version", where),
         created_at=field(obj, "created_at", str, where),
         tensors=tensors,
         format_version=fmt,
+        creds_keys=creds_keys,
     )
+
+
+def _parse_creds_key(value: object, where: str) -> CredsKey:
+    obj = as_map(value, where)
+    name = field(obj, "name", str, where)
+    if not CREDS_KEY_RE.fullmatch(name) or name == "ENV":
+        raise CorruptDatasetError(f"{where}: invalid creds key name {name!r}")
+    return CredsKey(name, field(obj, "managed", bool, where))
 
 
 def _parse_tensor(value: object, where: str) -> TensorMeta:
@@ -184,8 +235,12 @@ def _parse_tensor(value: object, where: str) -> TensorMeta:
             f"{where}: tensor {name!r} has htype {htype!r}, unknown to this hubcli",
             hint="upgrade hubcli (pip install -U hubcli)",
         )
-    compression = field(obj, "sample_compression", str, where)
-    if compression not in SAMPLE_COMPRESSIONS:
+    compression = obj.get("sample_compression")
+    if compression is None and htype == LINK_VIDEO and "sample_compression" in obj:
+        pass  # a link tensor that takes any container
+    elif not isinstance(compression, str):
+        raise CorruptDatasetError(f"{where}: field 'sample_compression' must be a string")
+    elif compression not in SAMPLE_COMPRESSIONS:
         raise UnsupportedFormatError(
             f"{where}: tensor {name!r} has sample_compression {compression!r}, "
             "unknown to this hubcli",

@@ -25,6 +25,7 @@ import msgpack
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format import keys
+from hubcli.format.manifest import SAMPLE_COMPRESSIONS
 from hubcli.format.validate import as_map, field, int_list, non_negative
 
 if TYPE_CHECKING:
@@ -108,10 +109,44 @@ class ChunkRef:
 
 
 @dataclass(frozen=True, slots=True)
-class SampleRecord:
-    """One stored video: where its bytes and frame table are, and its metadata."""
+class LinkInfo:
+    """Where a linked video lives and how to check it is the one that was indexed
+    (format_spec/links.md §2). ``creds_key`` is a key *name*, or None, or "ENV"."""
 
-    chunk: int
+    url: str
+    creds_key: str | None
+    etag: str | None
+    modified: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "creds_key": self.creds_key,
+            "etag": self.etag,
+            "modified": self.modified,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> LinkInfo:
+        obj = as_map(data, where)
+        values = {}
+        for name in ("creds_key", "etag", "modified"):
+            value = obj.get(name)
+            if value is not None and not isinstance(value, str):
+                raise CorruptDatasetError(f"{where}: field {name!r} must be a string or nil")
+            values[name] = value
+        return cls(
+            field(obj, "url", str, where), values["creds_key"], values["etag"], values["modified"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRecord:
+    """One video: where its bytes and frame table are, and its metadata. A stored video
+    has a ``chunk``; a linked one has ``link`` instead (its offsets count from the start
+    of the linked object)."""
+
+    chunk: int | None
     offset: int
     size: int
     extra_size: int
@@ -126,10 +161,10 @@ class SampleRecord:
     time_base: tuple[int, int]
     duration: int
     codec: CodecParams
+    link: LinkInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "chunk": self.chunk,
+        body = {
             "offset": self.offset,
             "size": self.size,
             "extra_size": self.extra_size,
@@ -145,6 +180,11 @@ class SampleRecord:
             "duration": self.duration,
             "codec": self.codec.to_dict(),
         }
+        if self.chunk is not None:
+            body["chunk"] = self.chunk
+        if self.link is not None:
+            body["link"] = self.link.to_dict()
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +233,17 @@ def parse_segment_prefix(prefix: bytes, where: str) -> int:
 
 
 def parse_segment_header(
-    data: bytes, expected_sha256: str, tensor: str, compression: str, where: str
+    data: bytes,
+    expected_sha256: str,
+    tensor: str,
+    compression: str | None,
+    where: str,
+    *,
+    linked: bool = False,
 ) -> SegmentHeader:
     """Parse ``data`` = the first ``header_size`` bytes of a segment of ``tensor``,
-    checked by SHA-256, with every record checked against the tensor's compression."""
+    checked by SHA-256, with every record checked against the tensor's compression
+    (None: any container) and kind (``linked``: link records, else stored videos)."""
     if header_digest(data) != expected_sha256:
         raise CorruptDatasetError(f"{where}: segment header checksum mismatch")
     header_len = parse_segment_prefix(data, where)
@@ -214,7 +261,7 @@ def parse_segment_header(
         for i, c in enumerate(field(obj, "chunks", list, where))
     )
     samples = tuple(
-        _parse_sample(s, len(chunks), compression, f"{where} sample #{i}")
+        _parse_sample(s, len(chunks), compression, linked, f"{where} sample #{i}")
         for i, s in enumerate(field(obj, "samples", list, where))
     )
     return SegmentHeader(chunks, samples)
@@ -232,11 +279,19 @@ def _parse_chunk_ref(value: object, tensor: str, where: str) -> ChunkRef:
     return ChunkRef(key, non_negative(obj, "size", where), sha)
 
 
-def _parse_sample(value: object, chunk_count: int, compression: str, where: str) -> SampleRecord:
+def _parse_sample(
+    value: object, chunk_count: int, compression: str | None, linked: bool, where: str
+) -> SampleRecord:
     obj = as_map(value, where)
-    chunk = non_negative(obj, "chunk", where)
-    if chunk >= chunk_count:
-        raise CorruptDatasetError(f"{where}: chunk index {chunk} out of range")
+    chunk, link = None, None
+    if linked:
+        if "chunk" in obj:
+            raise CorruptDatasetError(f"{where}: a link sample has no chunk")
+        link = LinkInfo.from_dict(field(obj, "link", dict, where), f"{where} link")
+    else:
+        chunk = non_negative(obj, "chunk", where)
+        if chunk >= chunk_count:
+            raise CorruptDatasetError(f"{where}: chunk index {chunk} out of range")
     sha = field(obj, "sha256", bytes, where)
     if len(sha) != 32:
         raise CorruptDatasetError(f"{where}: sha256 must be 32 bytes")
@@ -244,8 +299,9 @@ def _parse_sample(value: object, chunk_count: int, compression: str, where: str)
     time_base = int_list(obj, "time_base", 2, where)
     if min(shape) < 0 or shape[3] != 3 or time_base[0] <= 0 or time_base[1] <= 0:
         raise CorruptDatasetError(f"{where}: invalid shape or time_base")
-    if field(obj, "format", str, where) != compression:
-        raise CorruptDatasetError(f"{where}: format is not the tensor's {compression!r}")
+    fmt = field(obj, "format", str, where)
+    if fmt != compression and not (compression is None and fmt in SAMPLE_COMPRESSIONS):
+        raise CorruptDatasetError(f"{where}: format {fmt!r} is not the tensor's {compression!r}")
     record = SampleRecord(
         chunk=chunk,
         offset=non_negative(obj, "offset", where),
@@ -256,12 +312,13 @@ def _parse_sample(value: object, chunk_count: int, compression: str, where: str)
         frames_size=non_negative(obj, "frames_size", where),
         frames_crc32=non_negative(obj, "frames_crc32", where),
         filename=field(obj, "filename", str, where),
-        format=compression,
+        format=fmt,
         shape=(shape[0], shape[1], shape[2], shape[3]),
         fps=field(obj, "fps", float, where),
         time_base=(time_base[0], time_base[1]),
         duration=field(obj, "duration", int, where),
         codec=CodecParams.from_dict(field(obj, "codec", dict, where), f"{where} codec"),
+        link=link,
     )
     if record.duration < 0 or (record.shape[1], record.shape[2]) != (
         record.codec.height,
