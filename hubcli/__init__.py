@@ -17,7 +17,7 @@ from hubcli.core.tensor import Tensor
 from hubcli.errors import HubcliError
 from hubcli.format.version import FORMAT_VERSION
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "FORMAT_VERSION",

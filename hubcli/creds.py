@@ -125,8 +125,11 @@ def _load() -> dict[str, Any]:
 
 def load_managed(dataset_id: str, key: str) -> Secrets | None:
     """The stored secrets of a managed key, or None."""
-    entry = _load()["datasets"].get(dataset_id, {}).get(key)
-    return Secrets(entry) if isinstance(entry, dict) else None
+    keys = _load()["datasets"].get(dataset_id)
+    entry = keys.get(key) if isinstance(keys, dict) else None
+    if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+        return None
+    return Secrets(entry)
 
 
 def save_managed(dataset_id: str, key: str, secrets: Mapping[str, str]) -> Path:
@@ -135,7 +138,10 @@ def save_managed(dataset_id: str, key: str, secrets: Mapping[str, str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
     data = _load()
-    data["datasets"].setdefault(dataset_id, {})[key] = dict(secrets)
+    keys = data["datasets"].get(dataset_id)
+    if not isinstance(keys, dict):
+        keys = data["datasets"][dataset_id] = {}
+    keys[key] = dict(secrets)
     temp = path.with_name(f".{path.name}.{_random.token_hex(6)}.partial")
     # Created 0600 from the start (no window where another user could read it).
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

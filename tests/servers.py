@@ -4,8 +4,10 @@ HTTP with and without Range, and a counting, fault-injecting proxy in front of a
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
+import json
 import os
 import re
 import socket
@@ -59,12 +61,15 @@ class MotoS3:
 
 
 class MotoS3Process:
-    """moto's server as its own process, with authentication on: every request must be
-    signed with the keys of a real IAM user, so wrong keys are refused (HTTP 403)."""
+    """moto's server as its own process, with its own buckets. With ``auth`` every
+    request must be signed with the keys of a real IAM user, so wrong keys are refused
+    (HTTP 403)."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth: bool = True) -> None:
         self.port = free_port()
-        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+        env = dict(os.environ)
+        if auth:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
         self.proc = subprocess.Popen(
             ["python", "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             env=env,
@@ -190,6 +195,7 @@ class Exchange:
     range: str | None
     status: int
     sent: int  # response body bytes
+    signed: bool = False  # the request carried an Authorization header
 
 
 @dataclass
@@ -281,6 +287,7 @@ class Proxy:
                         self.headers.get("Range"),
                         response.status,
                         0 if self.command == "HEAD" else len(data),
+                        signed="Authorization" in self.headers,
                     )
                 )
 
@@ -301,6 +308,85 @@ class Proxy:
         return [
             e for e in self.log if (method is None or e.method == method) and contains in e.path
         ]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- Google Drive v3 ---------------------------------------------------------------------
+
+
+class DriveServer:
+    """A local server speaking the Drive v3 ``files/{id}`` API: ``?alt=media`` returns
+    the bytes (with Range), ``?fields=...`` the metadata; each file demands its own bearer
+    token, so a test fails if the wrong key's secrets were used."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str, str]] = {}  # id -> (data, token, modified)
+        self.requests: list[tuple[str, str | None, int]] = []  # path, Range, bytes sent
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                m = re.fullmatch(r"/drive/v3/files/([A-Za-z0-9_-]+)", parts.path)
+                if not m or m.group(1) not in outer.files:
+                    self._send(404, b'{"error": {"code": 404, "message": "File not found"}}')
+                    return
+                data, token, modified = outer.files[m.group(1)]
+                if self.headers.get("Authorization") != f"Bearer {token}":
+                    self._send(401, b'{"error": {"code": 401, "message": "Invalid Credentials"}}')
+                    return
+                if "alt=media" not in parts.query:
+                    meta = {
+                        "size": str(len(data)),
+                        "md5Checksum": hashlib.md5(data).hexdigest(),
+                        "modifiedTime": modified,
+                    }
+                    self._send(200, json.dumps(meta).encode(), {"Content-Type": "application/json"})
+                    return
+                start, end, status = 0, len(data), 200
+                if (wanted := self.headers.get("Range")) and (
+                    r := re.fullmatch(r"bytes=(\d+)-(\d*)", wanted)
+                ):
+                    start = int(r.group(1))
+                    end = min(int(r.group(2)) + 1, len(data)) if r.group(2) else len(data)
+                    status = 206
+                headers = {"Accept-Ranges": "bytes", "Content-Type": "video/mp4"}
+                if status == 206:
+                    headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
+                self._send(status, data[start:end], headers)
+                outer.requests.append(
+                    (self.path, wanted, end - start if self.command == "GET" else 0)
+                )
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.api = f"{self.url}/drive/v3"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, file_id: str, data: bytes, token: str) -> None:
+        self.files[file_id] = (data, token, time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
 
     def stop(self) -> None:
         self.httpd.shutdown()

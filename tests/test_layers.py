@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hubcli"
-ORDER = ["errors", "format", "storage", "video", "core", "api", "cli"]  # api: hubcli/__init__
+ORDER = ["errors", "format", "storage", "creds", "video", "core", "api", "cli"]  # api: __init__
 # What each layer may import from outside hubcli, beyond the standard library.
 THIRD_PARTY = {
     "errors": set(),
     "format": {"msgpack", "numpy"},
     "storage": {"fsspec"},
+    "creds": set(),
     "video": {"av", "numpy"},
     "core": {"numpy"},
     "api": set(),

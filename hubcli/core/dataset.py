@@ -53,7 +53,7 @@ class Dataset:
         self._read_only = read_only
         self._cache = ReadCache()
         self._populated: dict[str, Secrets] = {}  # this process only, never stored
-        self._links: dict[tuple[str, int, str], ByteSource] = {}  # verified linked objects
+        self._links: dict[tuple[str, str, int, str], ByteSource] = {}  # verified linked objects
 
     # --- identity -----------------------------------------------------------------
     @property
@@ -252,7 +252,8 @@ class Dataset:
     def open_link(self, record: SampleRecord, label: str) -> ByteSource:
         """The bytes of a linked sample, its object's identity checked once per object."""
         assert record.link is not None
-        cache_key = (record.link.url, record.size, record.link.etag or record.link.modified or "")
+        link = record.link
+        cache_key = (link.url, link.creds_key or "", record.size, link.etag or link.modified or "")
         source = self._links.get(cache_key)
         if source is None:
             source = open_link(record, label, self.secrets_for)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hubcli.creds import ENV
 from hubcli.errors import CredentialsError, InvalidSampleError, LinkChangedError
 from hubcli.format.segment import LinkInfo, SampleRecord
-from hubcli.storage.fetch import redact_url
+from hubcli.storage.fetch import has_secrets, redact_url
 from hubcli.storage.links import Identity, LinkedObject, link_kind
 from hubcli.video.index import IndexedVideo, index_video
 
@@ -57,7 +57,7 @@ def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkSourc
         raise InvalidSampleError(f"cannot link {url!r}: expected a URL or path")
     if creds_key is not None and not isinstance(creds_key, str):
         raise InvalidSampleError(f"creds_key must be a key name, None or 'ENV', not {creds_key!r}")
-    if redact_url(text) != text and "://" in text:
+    if "://" in text and has_secrets(text):
         raise InvalidSampleError(
             f"{redact_url(text)}: the URL carries credentials, which would be stored "
             "in the dataset",
@@ -86,7 +86,6 @@ class LinkBytes:
 
     obj: LinkedObject
     where: str
-    damaged_hint: str = "the linked object changed since it was appended; append it again"
 
     @property
     def coalesce_gap(self) -> int:
@@ -94,6 +93,13 @@ class LinkBytes:
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         return self.obj.read_ranges(ranges)
+
+    def damaged(self, packet: int) -> Exception:
+        return LinkChangedError(
+            f"{self.where}: packet {packet} fails its checksum: the linked object changed "
+            "since it was appended",
+            hint="append it again to index the new version",
+        )
 
 
 def open_link(record: SampleRecord, label: str, secrets_for: SecretsFor) -> LinkBytes:

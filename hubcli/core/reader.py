@@ -44,10 +44,12 @@ class ByteSource(Protocol):
     """Where a sample's packets are read from: its chunk, or the linked object."""
 
     where: str
-    damaged_hint: str
 
     @property
     def coalesce_gap(self) -> int: ...
+
+    def damaged(self, packet: int) -> Exception:
+        """The error for a packet whose bytes fail their CRC."""
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]: ...
 
@@ -60,7 +62,6 @@ class ChunkBytes:
     key: str
     base: int
     where: str
-    damaged_hint: str = "the chunk is damaged; restore it from a backup"
 
     @property
     def coalesce_gap(self) -> int:
@@ -68,6 +69,12 @@ class ChunkBytes:
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         return self.store.get_ranges(self.key, [(self.base + a, self.base + b) for a, b in ranges])
+
+    def damaged(self, packet: int) -> Exception:
+        return CorruptDatasetError(
+            f"{self.where}: packet {packet} fails its checksum",
+            hint="the chunk is damaged; restore it from a backup",
+        )
 
 
 #: Opens the bytes of a linked sample (the dataset resolves its creds key).
@@ -182,9 +189,7 @@ def _read_batch(source: ByteSource, table: FrameTable, batch: range) -> Iterator
         lo = int(offsets[n]) - ranges[r][0]
         data = blobs[r][lo : lo + int(sizes[n])]
         if len(data) != sizes[n] or zlib.crc32(data) & 0xFFFFFFFF != int(table.crc32[i]):
-            raise CorruptDatasetError(
-                f"{source.where}: packet {i} fails its checksum", hint=source.damaged_hint
-            )
+            raise source.damaged(i)
         yield data
 
 

@@ -25,7 +25,7 @@ import msgpack
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format import keys
-from hubcli.format.manifest import SAMPLE_COMPRESSIONS
+from hubcli.format.manifest import CREDS_KEY_RE, SAMPLE_COMPRESSIONS
 from hubcli.format.validate import as_map, field, int_list, non_negative
 
 if TYPE_CHECKING:
@@ -260,6 +260,8 @@ def parse_segment_header(
         _parse_chunk_ref(c, tensor, f"{where} chunk #{i}")
         for i, c in enumerate(field(obj, "chunks", list, where))
     )
+    if linked and chunks:
+        raise CorruptDatasetError(f"{where}: a link tensor's segment has no chunks")
     samples = tuple(
         _parse_sample(s, len(chunks), compression, linked, f"{where} sample #{i}")
         for i, s in enumerate(field(obj, "samples", list, where))
@@ -285,9 +287,14 @@ def _parse_sample(
     obj = as_map(value, where)
     chunk, link = None, None
     if linked:
-        if "chunk" in obj:
-            raise CorruptDatasetError(f"{where}: a link sample has no chunk")
+        if "chunk" in obj or obj.get("offset") != 0 or obj.get("extra_size") != 0:
+            raise CorruptDatasetError(
+                f"{where}: a link sample has no chunk, offset 0, extra_size 0"
+            )
         link = LinkInfo.from_dict(field(obj, "link", dict, where), f"{where} link")
+        key = link.creds_key
+        if key is not None and key != "ENV" and not CREDS_KEY_RE.fullmatch(key):
+            raise CorruptDatasetError(f"{where}: invalid creds key name {key!r}")
     else:
         chunk = non_negative(obj, "chunk", where)
         if chunk >= chunk_count:

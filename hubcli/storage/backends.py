@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 S3_KEYS = (
+    "anonymous",
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
@@ -116,6 +117,8 @@ def _s3(creds: dict[str, Any]) -> Any:
         options["endpoint_url"] = creds["endpoint_url"]
     if "profile" in creds:
         options["profile"] = creds["profile"]
+    if creds.get("anonymous"):
+        options["anon"] = True  # unsigned requests: public objects
     fs = s3fs.S3FileSystem(**options)
     fs.retries = 1
     return fs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,30 @@ from hubcli.storage.transient import with_retries
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-_SECRET_PARAM = re.compile(r"sig|signature|token|key|credential|secret|password|auth", re.I)
+# Query parameters that carry secrets in presigned or token URLs (S3, GCS, Azure SAS,
+# OAuth). Exact names: a substring test would also catch "keyframe" or Drive's
+# harmless "resourcekey".
+_SECRET_PARAMS = {
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "x-goog-credential",
+    "signature",
+    "sig",
+    "token",
+    "access_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "key",
+    "password",
+    "passwd",
+    "secret",
+    "client_secret",
+    "auth",
+    "authorization",
+}
 
 
 def redact_url(url: str) -> str:
@@ -30,12 +52,22 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[-1]
     query = urlencode(
         [
-            (k, "REDACTED" if _SECRET_PARAM.search(k) else v)
+            (k, "REDACTED" if k.lower() in _SECRET_PARAMS else v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
         ],
         safe="/",
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def has_secrets(url: str) -> bool:
+    """True if ``url`` holds user info or a query value that looks like a secret."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return True
+    return any(
+        k.lower() in _SECRET_PARAMS for k, _ in parse_qsl(parts.query, keep_blank_values=True)
+    )
 
 
 @dataclass(frozen=True)

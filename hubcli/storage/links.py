@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import warnings
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hubcli.errors import CredentialsError, HubcliWarning, SourceNotFoundError, StorageError
 from hubcli.storage.backends import CREDS_HINTS, filesystem, parse_remote
 from hubcli.storage.fetch import redact_url
-from hubcli.storage.transient import with_retries
+from hubcli.storage.transient import is_transient, with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,9 +32,11 @@ GDRIVE_API_ENV = "HUBCLI_GDRIVE_API"
 GDRIVE_API_DEFAULT = "https://www.googleapis.com/drive/v3"
 _DRIVE_ID = r"[A-Za-z0-9_-]{10,}"
 _DRIVE_PATTERNS = (
-    re.compile(rf"^gdrive://(?P<id>{_DRIVE_ID})/?$"),
-    re.compile(rf"^https://drive\.google\.com/file/d/(?P<id>{_DRIVE_ID})(/.*)?$"),
-    re.compile(rf"^https://drive\.google\.com/(open|uc)\?(.*&)?id=(?P<id>{_DRIVE_ID})(&.*)?$"),
+    re.compile(rf"gdrive://(?P<id>{_DRIVE_ID})/?"),
+    re.compile(rf"https://drive\.google\.com/file/d/(?P<id>{_DRIVE_ID})(/[^\n]*)?"),
+    re.compile(
+        rf"https://drive\.google\.com/(open|uc)\?([^\n]*&)?id=(?P<id>{_DRIVE_ID})(&[^\n]*)?"
+    ),
 )
 
 
@@ -58,7 +61,7 @@ class Identity:
 
 def drive_file_id(url: str) -> str | None:
     for pattern in _DRIVE_PATTERNS:
-        if m := pattern.match(url):
+        if m := pattern.fullmatch(url):
             return m.group("id")
     return None
 
@@ -95,7 +98,7 @@ class LinkedObject:
         self._creds = dict(creds or {})
         self._use_env = use_env
         self._fs: Any = None
-        self._whole: bytes | None = None  # the object, if its server ignores Range
+        self._whole: Any = None  # a temp file with the object, if its server ignores Range
 
     def __repr__(self) -> str:  # never the secrets
         return f"LinkedObject({self.shown!r})"
@@ -115,21 +118,21 @@ class LinkedObject:
         return self._fs
 
     def _backend_creds(self) -> dict[str, Any] | None:
+        """The backend's credentials: None = the environment (ENV); otherwise only what the
+        key holds, and anonymous access when it holds no secret (never the environment's
+        keys by accident)."""
         if self._use_env:
             return None
-        fields = {
-            "s3": (
-                "aws_access_key_id",
-                "aws_secret_access_key",
-                "aws_session_token",
-                "endpoint_url",
-                "region",
-            ),
-            "gcs": ("token", "endpoint_url"),
-        }[self.kind]
-        creds = {k: v for k, v in self._creds.items() if k in fields}
-        if self.kind == "gcs" and not creds:
-            return {"token": "anon"}  # creds_key=None: public objects
+        if self.kind == "s3":
+            fields = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+            creds = {
+                k: v for k, v in self._creds.items() if k in (*fields, "endpoint_url", "region")
+            }
+            if "aws_access_key_id" not in creds:
+                creds["anonymous"] = "true"
+            return creds
+        creds = {k: v for k, v in self._creds.items() if k in ("token", "endpoint_url")}
+        creds.setdefault("token", "anon")
         return creds
 
     def _drive_token(self) -> str:
@@ -144,7 +147,7 @@ class LinkedObject:
     def _path(self) -> str:
         if self.kind == "gdrive":
             base = os.environ.get(GDRIVE_API_ENV, GDRIVE_API_DEFAULT).rstrip("/")
-            return f"{base}/files/{drive_file_id(self.url)}?alt=media"
+            return f"{base}/files/{drive_file_id(self.url)}?alt=media&supportsAllDrives=true"
         if self.kind in ("s3", "gcs"):
             location = parse_remote(self.url)
             assert location is not None
@@ -154,7 +157,12 @@ class LinkedObject:
     def _call(self, action: str, operation: Callable[[], Any]) -> Any:
         try:
             return with_retries(operation, f"{action} {self.shown}")
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            # fsspec's HTTP backend reports an unreachable server as "not found".
+            cause = exc.__cause__ or exc.__context__
+            if cause is not None and is_transient(cause):
+                reason = f"the server cannot be reached ({type(cause).__name__})"
+                raise StorageError(f"cannot {action} {self.shown}: {reason}") from None
             raise SourceNotFoundError(
                 f"{self.shown}: no such object", hint="check the link's URL"
             ) from None
@@ -197,7 +205,14 @@ class LinkedObject:
         info = self._call("stat", lambda: self._filesystem().info(self._path()))
         if info.get("type") == "directory":
             raise SourceNotFoundError(f"{self.shown}: is a folder, not a video")
-        etag = info.get("ETag") or info.get("etag") or info.get("generation") or info.get("md5Hash")
+        if info.get("size") is None:
+            raise StorageError(
+                f"{self.shown}: the server does not say the object's size",
+                hint="serve it with a Content-Length",
+            )
+        # GCS: the generation changes exactly when the bytes do (its etag also changes on
+        # metadata updates); S3 and HTTP: the ETag, kept as sent.
+        etag = info.get("generation") or info.get("ETag") or info.get("etag") or info.get("md5Hash")
         modified = (
             info.get("LastModified")
             or info.get("Last-Modified")
@@ -206,13 +221,16 @@ class LinkedObject:
         )
         return Identity(
             int(info["size"]),
-            None if etag is None else str(etag).strip('"'),
+            None if etag is None else str(etag),
             None if modified is None else str(modified),
         )
 
     def _drive_identity(self) -> Identity:
         base = os.environ.get(GDRIVE_API_ENV, GDRIVE_API_DEFAULT).rstrip("/")
-        meta_url = f"{base}/files/{drive_file_id(self.url)}?fields=size,md5Checksum,modifiedTime"
+        meta_url = (
+            f"{base}/files/{drive_file_id(self.url)}"
+            "?fields=size,md5Checksum,modifiedTime&supportsAllDrives=true"
+        )
         raw = self._call("stat", lambda: self._filesystem().cat_file(meta_url))
         try:
             meta = json.loads(raw)
@@ -227,14 +245,10 @@ class LinkedObject:
         """Exact byte ranges. A server that ignores Range is detected (it sends more
         than asked): the whole object is then kept for this object's later reads."""
         if self._whole is not None:
-            return [self._whole[a:b] for a, b in ranges]
+            return _read_file(self._whole, ranges)
         if self.kind == "local":
             with open(self.url, "rb") as f:
-                out = []
-                for a, b in ranges:
-                    f.seek(a)
-                    out.append(f.read(b - a))
-                return out
+                return _read_file(f, ranges)
         fs, path = self._filesystem(), self._path()
         out = []
         for a, b in ranges:
@@ -249,8 +263,11 @@ class LinkedObject:
                     HubcliWarning,
                     stacklevel=2,
                 )
-                self._whole = data
-                return [data[x:y] for x, y in ranges]
+                # Kept in a temp file (deleted with this object), not in memory.
+                self._whole = tempfile.TemporaryFile()  # noqa: SIM115
+                weakref.finalize(self, self._whole.close)
+                self._whole.write(data)
+                return _read_file(self._whole, ranges)
             out.append(data)
         return out
 
@@ -268,3 +285,11 @@ class LinkedObject:
             yield name
         finally:
             Path(name).unlink(missing_ok=True)
+
+
+def _read_file(f: Any, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    out = []
+    for a, b in ranges:
+        f.seek(a)
+        out.append(f.read(b - a))
+    return out

@@ -124,12 +124,12 @@ def test_newer_major_is_refused():
 def test_unknown_htype_is_refused_not_guessed():
     tensor = {
         "name": "v",
-        "htype": "link[video]",
+        "htype": "link[audio]",
         "sample_compression": "mp4",
         "length": 0,
         "segments": [],
     }
-    with pytest.raises(UnsupportedFormatError, match="htype 'link\\[video\\]', unknown"):
+    with pytest.raises(UnsupportedFormatError, match="htype 'link\\[audio\\]', unknown"):
         _parse(_manifest_dict(tensors=[tensor]))
 
 
