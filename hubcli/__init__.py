@@ -8,7 +8,7 @@
 (10, 360, 640, 3)
 """
 
-from hubcli import errors
+from hubcli import errors, serve  # noqa: F401 - serve registers the player of play()
 from hubcli.core.dataset import Dataset, dataset, empty, load
 from hubcli.core.links import LinkSource, link
 from hubcli.core.sample import SamplesView, SampleView

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+import time
+import webbrowser
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +21,7 @@ from hubcli.core.sample import SampleView
 from hubcli.core.tensor import Tensor
 from hubcli.errors import CredentialsError, HubcliError, SelectorError
 from hubcli.format.manifest import HTYPES, SAMPLE_COMPRESSIONS
+from hubcli.serve.server import PlaybackServer
 
 
 class Htype(StrEnum):
@@ -450,3 +453,67 @@ def _export_plan(
 
 
 from hubcli.cli import creds_cmd  # noqa: E402,F401 - registers `hubcli creds ...`
+
+HostOpt = Annotated[str, typer.Option(help="Address to bind (loopback by default).")]
+PortOpt = Annotated[int, typer.Option(help="Port (0: a free one).")]
+NoBrowserOpt = Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")]
+
+
+@app.command()
+def play(
+    dataset: DatasetArg,
+    selector: Annotated[str, typer.Argument(help="One sample, e.g. videos[0].")],
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    no_browser: NoBrowserOpt = False,
+    creds_file: CredsOpt = None,
+) -> None:
+    """Serve one video for playback in the browser; prints the URL; Ctrl-C stops it.
+
+    Example: hubcli play ./clips 'videos[0]'
+    """
+    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
+    target = ds.select(selector)
+    if not isinstance(target, SampleView) or target.rest:
+        raise SelectorError(
+            f"play takes one sample, not {selector!r}", hint="e.g. hubcli play DATASET 'videos[0]'"
+        )
+    _serve_until_interrupted(
+        ds, host, port, no_browser, lambda s: s.player_url(target.tensor.name, target.index)
+    )
+
+
+@app.command()
+def serve(
+    dataset: DatasetArg,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    no_browser: NoBrowserOpt = False,
+    creds_file: CredsOpt = None,
+) -> None:
+    """Serve a page that browses the whole dataset (ds.visualize() from the shell).
+
+    Example: hubcli serve ./clips --port 8000
+    """
+    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
+    _serve_until_interrupted(ds, host, port, no_browser, lambda s: s.url)
+
+
+def _serve_until_interrupted(
+    ds: hubcli.Dataset,
+    host: str,
+    port: int,
+    no_browser: bool,
+    page: Callable[[PlaybackServer], str],
+) -> None:
+    with PlaybackServer(ds, host=host, port=port) as server:
+        url = page(server)
+        output.print_lines([url])
+        sys.stdout.flush()
+        if not no_browser:
+            webbrowser.open(url)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            output.stderr_console().print("stopped", markup=False, highlight=False)

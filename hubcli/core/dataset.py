@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import commit, latest_version, now, read_latest_manifest, remove_dataset
 from hubcli.core.links import open_link
+from hubcli.core.playback import player
 from hubcli.core.reader import ByteSource, ReadCache
 from hubcli.core.tensor import Tensor
 from hubcli.creds import ENV, Secrets, check_key_name, load_managed, parse_secrets, save_managed
@@ -155,6 +156,12 @@ class Dataset:
         if not parsed.index:
             return tensor
         return tensor[parsed.index if len(parsed.index) > 1 else parsed.index[0]]
+
+    def visualize(self) -> str:
+        """Serve a page that browses the whole dataset (tensors, samples, their info, a
+        thumbnail and a player each) and open it in the browser, or inline in Jupyter.
+        Returns the page's URL."""
+        return player().visualize(self)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._manifest.tensor(name) is not None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hubcli.core.frame_index import normalize_positions
+from hubcli.core.playback import player
 from hubcli.errors import InvalidSampleError, RaggedError
 from hubcli.video.decode import decode_frames
 
@@ -136,6 +137,12 @@ class SampleView:
     def frame_positions(self) -> tuple[np.ndarray, bool]:
         """The selected frame numbers (request order) and whether one int selected them."""
         return self._frames()
+
+    def play(self) -> str:
+        """Serve this video on a local page (127.0.0.1, a random token in the URL) and
+        open it in the default browser; in Jupyter, show an inline player. Returns the
+        page's URL."""
+        return player().play(self)
 
     def __repr__(self) -> str:
         return f"SampleView({self.where}, shape={self.shape})"

@@ -1,0 +1,74 @@
+"""``tensor[i].play()`` and ``ds.visualize()``: one server per dataset object, the page
+opened in the default browser, or shown inline in Jupyter."""
+
+from __future__ import annotations
+
+import os
+import webbrowser
+from typing import TYPE_CHECKING, Any
+
+from hubcli.serve.server import PlaybackServer
+
+if TYPE_CHECKING:
+    from hubcli.core.dataset import Dataset
+    from hubcli.core.sample import SampleView
+
+_SERVERS: dict[int, tuple[Any, PlaybackServer]] = {}
+
+
+def server_for(dataset: Dataset) -> PlaybackServer:
+    """The running server of ``dataset`` (started on first use, on 127.0.0.1)."""
+    entry = _SERVERS.get(id(dataset))
+    if entry is None or entry[0] is not dataset:
+        entry = (dataset, PlaybackServer(dataset))
+        _SERVERS[id(dataset)] = entry
+    return entry[1]
+
+
+def stop_all() -> None:
+    for _, server in _SERVERS.values():
+        server.stop()
+    _SERVERS.clear()
+
+
+class BrowserPlayer:
+    def play(self, view: SampleView) -> str:
+        server = server_for(view.tensor.dataset)
+        name, index = view.tensor.name, view.index
+        if _in_jupyter():
+            src = server.video_url(name, index)
+            _display_html(f"<video controls src='{src}' style='max-width:100%'></video>")
+        else:
+            _open(server.player_url(name, index))
+        return server.player_url(name, index)
+
+    def visualize(self, dataset: Dataset) -> str:
+        server = server_for(dataset)
+        if _in_jupyter():
+            _display_html(
+                f"<iframe src='{server.url}' style='width:100%;height:640px;border:0'></iframe>"
+            )
+        else:
+            _open(server.url)
+        return server.url
+
+
+def _open(url: str) -> None:
+    if os.environ.get("HUBCLI_NO_BROWSER"):
+        return
+    webbrowser.open(url)
+
+
+def _in_jupyter() -> bool:
+    try:
+        from IPython import get_ipython  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _display_html(html: str) -> None:
+    from IPython.display import HTML, display  # type: ignore[import-not-found]
+
+    display(HTML(html))
