@@ -218,3 +218,17 @@ def test_play_returns_the_url_and_opens_the_browser(served, monkeypatch):
     from hubcli.serve.player import stop_all
 
     stop_all()
+
+
+def test_a_remote_dataset_is_served_with_ranges(s3, corpus):
+    url = f"s3://{s3.new_bucket()}/ds"
+    ds = hubcli.empty(url)
+    ds.create_tensor("videos")
+    ds.videos.append(str(corpus["h264_bframes"]))
+    data = corpus["h264_bframes"].read_bytes()
+    with PlaybackServer(hubcli.load(url, read_only=True)) as server:
+        s3.proxy.reset()
+        response, body = _get(server, _path(server, "video/videos/0"), {"Range": "bytes=2000-2999"})
+        assert response.status == 206 and body == data[2000:3000]
+        chunk_gets = [e for e in s3.proxy.log if e.method == "GET" and "/chunks/" in e.path]
+        assert [e.sent for e in chunk_gets] == [1000]  # only the asked range left the bucket
