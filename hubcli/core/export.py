@@ -23,6 +23,7 @@ from hubcli.errors import ExportError
 
 if TYPE_CHECKING:
     from hubcli.core.sample import SampleView
+    from hubcli.video.decode import Picture
 
 #: Called with the number of frames just written.
 FrameProgress = Callable[[int], None]
@@ -63,8 +64,8 @@ def export_sample(
         # The file gets its full size now: a cut-short file is never a valid .npy.
         os.ftruncate(fd, len(header) + frame_bytes * (1 if scalar else len(frames)))
 
-        def put(positions: list[int], rgb: np.ndarray) -> None:
-            data = np.ascontiguousarray(rgb).tobytes()
+        def put(positions: list[int], picture: Picture) -> None:
+            data = picture.rgb().tobytes()
             for pos in positions:
                 os.pwrite(fd, data, len(header) + pos * frame_bytes)
             if progress:

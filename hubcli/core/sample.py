@@ -10,7 +10,7 @@ import numpy as np
 from hubcli.core.frame_index import normalize_positions
 from hubcli.core.playback import player
 from hubcli.errors import InvalidSampleError, RaggedError
-from hubcli.video.decode import decode_frames
+from hubcli.video.decode import Picture, decode_frames
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -103,17 +103,19 @@ class SampleView:
         _, h, w, c = self.record().shape
         out = np.empty((len(frames), h, w, c), dtype=np.uint8)
 
-        def put(positions: list[int], rgb: np.ndarray) -> None:
-            for pos in positions:
-                out[pos] = rgb
+        def put(positions: list[int], picture: Picture) -> None:
+            first = picture.rgb(out[positions[0]])  # converted straight into place
+            for pos in positions[1:]:
+                out[pos] = first
 
         self.decode_each(frames, put)
         return out
 
-    def decode_each(self, frames: np.ndarray, put: Callable[[list[int], np.ndarray], None]) -> None:
-        """Decode ``frames`` (positions in this sample) and call ``put(positions, rgb)``
-        once per distinct frame, as soon as it is decoded, with every position of the
-        request it fills. Holds one frame at a time: exports stream through this."""
+    def decode_each(self, frames: np.ndarray, put: Callable[[list[int], Picture], None]) -> None:
+        """Decode ``frames`` (positions in this sample) and call ``put(positions,
+        picture)`` once per distinct frame, as soon as it is decoded, with every position
+        of the request it fills; ``picture.rgb(out)`` converts it. Holds one frame at a
+        time: exports stream through this."""
         reader = self.tensor.reader()
         rec = reader.locate(self.index).record
         table = reader.frame_table(self.index)
@@ -122,12 +124,13 @@ class SampleView:
         for pos, packet in enumerate(table.frame_packet[frames].tolist()):
             slots[packet].append(pos)
 
-        def sink(packet: int, rgb: np.ndarray) -> None:
-            if rgb.shape != (h, w, c):
+        def sink(packet: int, picture: Picture) -> None:
+            if picture.shape != (h, w, c):
                 raise InvalidSampleError(
-                    f"{self.where}: a decoded frame is {rgb.shape[1]}x{rgb.shape[0]}, not {w}x{h}"
+                    f"{self.where}: a decoded frame is {picture.shape[1]}x{picture.shape[0]}, "
+                    f"not {w}x{h}"
                 )
-            put(slots[packet], rgb)
+            put(slots[packet], picture)
 
         def read_packets(start: int, stop: int) -> Iterator[bytes]:
             return reader.iter_packets(self.index, table, start, stop)

@@ -16,6 +16,7 @@ import numpy as np
 
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_KEYFRAME, FrameTable
+from hubcli.video.nal import is_disposable, nal_length_size
 from hubcli.video.plan import Run, plan_runs
 
 if TYPE_CHECKING:
@@ -23,10 +24,15 @@ if TYPE_CHECKING:
 
 #: Yields the bytes of packets ``start..stop-1``, in decode order.
 PacketReader = Callable[[int, int], Iterator[bytes]]
-#: Receives (packet index, RGB frame) for each wanted picture, in output order.
-FrameSink = Callable[[int, np.ndarray], None]
+#: Receives (packet index, picture) for each wanted picture, in output order.
+FrameSink = Callable[[int, "Picture"], None]
 
-DECODER_THREADS = 0  # 0 = FFmpeg picks from the core count
+#: Decoder threads; 0 = FFmpeg picks from the core count.
+DECODER_THREADS = 0
+#: Threads for the RGB conversion of each returned picture (swscale slices).
+CONVERT_THREADS = 2
+#: Leave out non-reference H.264/HEVC pictures that no requested frame needs.
+SKIP_NON_REFERENCE = True
 
 # The stored codec name is FFmpeg's codec (descriptor) name. Where several decoders
 # exist, take the one the demuxer would (FFmpeg registers libdav1d before its native
@@ -71,6 +77,37 @@ def open_decoder(params: CodecParams, threads: int = DECODER_THREADS) -> av.Vide
     return ctx
 
 
+class Picture:
+    """A decoded picture, converted to RGB only on request (and only once)."""
+
+    __slots__ = ("_frame", "_rgb")
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self._frame = frame
+        self._rgb: av.VideoFrame | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self._frame.height, self._frame.width, 3)
+
+    def rgb(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The picture as ``(H, W, 3)`` uint8 RGB, written into ``out`` if given.
+
+        The same conversion as ``VideoFrame.to_ndarray(format="rgb24")`` (swscale, the
+        frame's colour properties), copied once from the converted plane."""
+        if self._rgb is None:
+            self._rgb = self._frame.reformat(format="rgb24", threads=CONVERT_THREADS)
+        plane = self._rgb.planes[0]
+        h, w = self._rgb.height, self._rgb.width
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
+        view = rows[:, : w * 3].reshape(h, w, 3)
+        if out is None:
+            copied: np.ndarray = view.copy()
+            return copied
+        np.copyto(out, view)
+        return out
+
+
 def decode_frames(
     params: CodecParams,
     table: FrameTable,
@@ -81,8 +118,20 @@ def decode_frames(
     where: str,
 ) -> None:
     """Decode every frame number in ``frames`` and hand each (once) to ``sink``."""
+    skip = _Disposable(params)
     for run in plan_runs(table, frames):
-        _decode_run(params, table, run, read_packets, sink, where)
+        _decode_run(params, table, run, read_packets, sink, where, skip)
+
+
+class _Disposable:
+    """Recognises packets a run may leave out (video/nal.py)."""
+
+    def __init__(self, params: CodecParams) -> None:
+        self.codec = params.name
+        self.length_size = nal_length_size(params.name, params.extradata)
+
+    def __call__(self, data: bytes) -> bool:
+        return SKIP_NON_REFERENCE and is_disposable(self.codec, data, self.length_size)
 
 
 def _decode_run(
@@ -92,14 +141,17 @@ def _decode_run(
     read_packets: PacketReader,
     sink: FrameSink,
     where: str,
+    disposable: _Disposable,
 ) -> None:
     ctx = open_decoder(params)
     pending = set(run.wanted)
     index = run.start
     try:
         for data in read_packets(run.start, run.stop):
-            for frame in ctx.decode(_packet(data, index, table)):
-                _deliver(frame, pending, sink)
+            # A non-reference picture nobody asked for: no later picture needs it.
+            if index in pending or index == run.start or not disposable(data):
+                for frame in ctx.decode(_packet(data, index, table)):
+                    _deliver(frame, pending, sink)
             index += 1
             if not pending:
                 return
@@ -117,7 +169,8 @@ def _decode_run(
 
 def _packet(data: bytes, index: int, table: FrameTable) -> av.Packet[Any]:
     # A packet that owns a copy: one wrapping Python bytes is freed by a decoder thread
-    # that then needs the GIL, which deadlocks libdav1d's teardown.
+    # that then needs the GIL, which deadlocks libdav1d's teardown; and FFmpeg wants
+    # zeroed padding after the data, which av.Packet(size) allocates.
     packet = av.Packet(len(data))
     packet.update(data)
     packet.pts = packet.dts = index
@@ -130,4 +183,4 @@ def _deliver(frame: av.VideoFrame, pending: set[int], sink: FrameSink) -> None:
     if packet is None or packet not in pending:
         return  # a picture nobody asked for (or a discarded one): skip the RGB work
     pending.discard(packet)
-    sink(packet, frame.to_ndarray(format="rgb24"))
+    sink(packet, Picture(frame))

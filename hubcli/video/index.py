@@ -21,7 +21,7 @@ from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_DISCARD, FLAG_KEYFRAME, FrameTable
 from hubcli.format.segment import CodecParams
 from hubcli.video.containers import SNIFF_BYTES, matroska_declared_end, sniff_container
-from hubcli.video.decode import decode_frames
+from hubcli.video.decode import Picture, decode_frames
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -267,7 +267,7 @@ def _check_decodes(
                     f.seek(offset)
                     yield f.read(length)
 
-    def sink(packet: int, frame: np.ndarray) -> None:
+    def sink(packet: int, frame: Picture) -> None:
         if frame.shape != indexed.shape[1:]:
             raise InvalidSampleError(
                 f"{name}: a frame is {frame.shape[1]}x{frame.shape[0]}, the stream says "
