@@ -19,6 +19,7 @@ from hubcli.cli import app, output
 from hubcli.core.export import ExportResult, export_sample
 from hubcli.core.sample import SampleView
 from hubcli.core.tensor import Tensor
+from hubcli.core.verify import verify as run_verify
 from hubcli.errors import CredentialsError, HubcliError, SelectorError
 from hubcli.format.manifest import HTYPES, SAMPLE_COMPRESSIONS
 from hubcli.serve.server import PlaybackServer
@@ -517,3 +518,40 @@ def _serve_until_interrupted(
                 time.sleep(3600)
         except KeyboardInterrupt:
             output.stderr_console().print("stopped", markup=False, highlight=False)
+
+
+@app.command()
+def verify(
+    dataset: DatasetArg,
+    deep: Annotated[bool, typer.Option(help="Also decode every frame.")] = False,
+    json_: JsonOpt = False,
+    creds_file: CredsOpt = None,
+) -> None:
+    """Check every checksum (manifest, segments, frame tables, chunks, samples, packets);
+    exit 1 if anything is corrupt.
+
+    Example: hubcli verify ./clips --deep
+    """
+    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
+    total = sum(len(t) for t in ds.tensors.values())
+    with output.progress("verifying", total) as advance:
+        report = run_verify(ds, deep=deep, progress=advance)
+    if json_:
+        output.print_json(report.to_dict())
+    else:
+        lines = [
+            f"{p.tensor}[{p.index}]: {p.reason}"
+            if p.index is not None
+            else f"{p.tensor}: {p.reason}"
+            for p in report.problems
+        ]
+        state = "ok" if report.ok else f"{len(report.problems)} corrupt"
+        extra = f", {report.frames_decoded} frames decoded" if deep else ""
+        checked = output.human_bytes(report.bytes_checked)
+        lines.append(f"{state}: {report.samples} samples, {checked} checked{extra}")
+        if report.unreferenced:
+            count = len(report.unreferenced)
+            lines.append(f"{count} unreferenced objects (left by interrupted writes; harmless)")
+        output.print_lines(lines)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,87 @@
+"""hubcli verify: every kind of damage is found and named; a sound dataset passes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import hubcli
+from clirun import hubcli_run
+
+
+@pytest.fixture
+def ds(tmp_path, corpus):
+    root = tmp_path / "ds"
+    ds = hubcli.empty(root)
+    ds.create_tensor("videos")
+    ds.videos.extend([str(corpus["h264_bframes"]), str(corpus["hevc"])])  # one chunk
+    ds.videos.append(str(corpus["audio"]))  # a second chunk
+    ds.create_tensor("links", htype="link[video]")
+    ds.links.append(hubcli.link(str(corpus["vp9_mkv"])))
+    return ds
+
+
+def _chunks(root):
+    return sorted(
+        (root / "tensors" / "videos" / "chunks").iterdir(), key=lambda p: p.stat().st_size
+    )
+
+
+def test_a_sound_dataset_passes(ds):
+    run = hubcli_run("verify", ds.path, "--deep", "--json")
+    assert run.code == 0, run.stderr
+    report = run.json()
+    assert report["ok"] and report["samples"] == 4 and report["problems"] == []
+    assert report["frames_decoded"] == 60 + 60 + 60 + 60
+    assert report["bytes_checked"] > 0
+
+
+def test_a_flipped_byte_in_a_chunk(ds):
+    _, big = _chunks(ds)
+    data = bytearray(big.read_bytes())
+    data[5000] ^= 0x01
+    big.write_bytes(bytes(data))
+    run = hubcli_run("verify", ds.path, "--json")
+    assert run.code == 1
+    report = run.json()
+    assert [(p["tensor"], p["index"]) for p in report["problems"]] == [("videos", 0), ("videos", 1)]
+    assert all("SHA-256 mismatch" in p["reason"] for p in report["problems"])
+    human = hubcli_run("verify", ds.path)
+    assert (
+        human.code == 1 and "videos[0]: its chunk" in human.stdout and "2 corrupt" in human.stdout
+    )
+
+
+def test_missing_and_truncated_chunks(ds):
+    small, big = _chunks(ds)
+    big.write_bytes(big.read_bytes()[:-10])
+    small.unlink()
+    report = json.loads(hubcli_run("verify", ds.path, "--json").stdout)
+    reasons = {p["index"]: p["reason"] for p in report["problems"]}
+    assert "the segment says" in reasons[0] and "missing" in reasons[2]
+
+
+def test_a_damaged_frame_table_and_a_changed_link(ds, corpus, tmp_path):
+    seg = sorted((ds.store.root / "tensors" / "videos" / "segments").iterdir())[0]
+    data = bytearray(seg.read_bytes())
+    data[-20] ^= 0xFF  # inside the last frame table of that segment
+    seg.write_bytes(bytes(data))
+    linked = tmp_path / "linked.mkv"
+    linked.write_bytes(corpus["vp9_mkv"].read_bytes())
+    ds.links.append(hubcli.link(str(linked)))
+    linked.write_bytes(corpus["h264_open_gop"].read_bytes())
+    report = json.loads(hubcli_run("verify", ds.path, "--json").stdout)
+    reasons = {(p["tensor"], p["index"]): p["reason"] for p in report["problems"]}
+    assert any(
+        "frame table checksum mismatch" in r for (t, _), r in reasons.items() if t == "videos"
+    )
+    assert "changed since it was appended" in reasons[("links", 1)]
+
+
+def test_unreferenced_objects_are_reported_not_failed(ds):
+    orphan = ds.store.root / "tensors" / "videos" / "chunks" / ("ab" * 16 + ".chunk")
+    orphan.write_bytes(b"HUBCCHK1leftover")
+    run = hubcli_run("verify", ds.path, "--json")
+    assert run.code == 0
+    assert run.json()["unreferenced"] == ["tensors/videos/chunks/" + "ab" * 16 + ".chunk"]
