@@ -26,6 +26,10 @@ from hubcli.video.decode import Picture, decode_frames
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+#: The largest pictures hubcli indexes: 8K UHD is 33 million pixels.
+MAX_SIDE = 16384
+MAX_PIXELS = 1 << 26
+
 # A packet's bytes start at most this far after the position the demuxer reports
 # (AVI and Matroska put a small block header there).
 _LOCATE_WINDOW = 64
@@ -203,6 +207,12 @@ def _codec_params(stream: av.VideoStream, name: str) -> CodecParams:
     cc = stream.codec_context
     if not cc.width or not cc.height or cc.pix_fmt is None:
         raise InvalidSampleError(f"{name}: the video stream has no picture size or pixel format")
+    if cc.width > MAX_SIDE or cc.height > MAX_SIDE or cc.width * cc.height > MAX_PIXELS:
+        # A damaged or hostile header must not make every read allocate gigabytes.
+        raise InvalidSampleError(
+            f"{name}: the picture size {cc.width}x{cc.height} is beyond what hubcli reads "
+            f"(at most {MAX_SIDE} a side and {MAX_PIXELS} pixels)"
+        )
     try:
         tag = cc.codec_tag.encode("latin-1")
     except (UnicodeDecodeError, UnicodeEncodeError):
