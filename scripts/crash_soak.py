@@ -21,11 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from crash import run_forked  # noqa: E402
-from media import CORPUS, make_video  # noqa: E402
-
-import hubcli  # noqa: E402
-from hubcli.core.verify import verify  # noqa: E402
+import hubcli
+from crash import run_forked
+from hubcli.core.verify import verify
+from media import CORPUS, make_video
 
 
 def main() -> None:
@@ -55,7 +54,8 @@ def main() -> None:
             status, _ = run_forked(
                 lambda root=root, new=new: hubcli.load(root).videos.extend(new), k
             )
-            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+            assert os.WIFSIGNALED(status), status
+            assert os.WTERMSIG(status) == signal.SIGKILL, status
             ds = hubcli.load(root)
             length = len(ds.videos)
             assert length in (1, 1 + len(new)), (n, k, length)
