@@ -85,3 +85,19 @@ def test_unreferenced_objects_are_reported_not_failed(ds):
     run = hubcli_run("verify", ds.path, "--json")
     assert run.code == 0
     assert run.json()["unreferenced"] == ["tensors/videos/chunks/" + "ab" * 16 + ".chunk"]
+
+
+def test_verify_a_remote_dataset(s3, corpus):
+    url = f"s3://{s3.new_bucket()}/ds"
+    ds = hubcli.empty(url)
+    ds.create_tensor("videos")
+    ds.videos.extend([str(corpus["h264_bframes"]), str(corpus["hevc"])])
+    run = hubcli_run("verify", url, "--json")
+    assert run.code == 0 and run.json()["ok"], run.stderr
+    chunk = next(k for k in s3.keys(url[5:].split("/")[0]) if "/chunks/" in k)
+    data = bytearray(s3.fs.cat_file(chunk))
+    data[300] ^= 0x10
+    s3.fs.pipe_file(chunk, bytes(data))
+    run = hubcli_run("verify", url, "--json")
+    assert run.code == 1
+    assert {p["index"] for p in run.json()["problems"]} == {0, 1}
