@@ -162,22 +162,8 @@ class _ChunkPacker:
         offset = self._size
         sample_sha = self._copy(name, local)
         self._write(idx.supplement)
-        return SampleRecord(
-            chunk=len(self.chunks),
-            offset=offset,
-            size=local.size,
-            extra_size=len(idx.supplement),
-            sha256=sample_sha,
-            frames_offset=0,
-            frames_size=0,
-            frames_crc32=0,
-            filename=name,
-            format=idx.format,
-            shape=idx.shape,
-            fps=idx.fps,
-            time_base=(idx.time_base.numerator, idx.time_base.denominator),
-            duration=idx.duration,
-            codec=idx.codec,
+        return idx.to_record(
+            chunk=len(self.chunks), offset=offset, size=local.size, sha256=sample_sha, filename=name
         )
 
     def _open(self) -> None:

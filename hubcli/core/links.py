@@ -153,23 +153,9 @@ def stage_link(
         raise InvalidSampleError(
             f"{obj.shown}: the object changed while it was being linked", hint="link it again"
         )
-    record = SampleRecord(
-        chunk=None,
-        offset=0,
-        size=size,
-        extra_size=0,
-        sha256=digest,
-        frames_offset=0,
-        frames_size=0,
-        frames_crc32=0,
-        filename=obj.shown,
-        format=indexed.format,
-        shape=indexed.shape,
-        fps=indexed.fps,
-        time_base=(indexed.time_base.numerator, indexed.time_base.denominator),
-        duration=indexed.duration,
-        codec=indexed.codec,
-        link=LinkInfo(source.url, source.creds_key, before.etag, before.modified),
+    link_info = LinkInfo(source.url, source.creds_key, before.etag, before.modified)
+    record = indexed.to_record(
+        chunk=None, offset=0, size=size, sha256=digest, filename=obj.shown, link=link_info
     )
     return record, indexed
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_DISCARD, FLAG_KEYFRAME, FrameTable
-from hubcli.format.segment import CodecParams
+from hubcli.format.segment import CodecParams, LinkInfo, SampleRecord
 from hubcli.video.containers import SNIFF_BYTES, matroska_declared_end, sniff_container
 from hubcli.video.decode import Picture, decode_frames
 
@@ -50,6 +50,37 @@ class IndexedVideo:
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (self.table.frame_count, self.codec.height, self.codec.width, 3)
+
+    def to_record(
+        self,
+        *,
+        chunk: int | None,
+        offset: int,
+        size: int,
+        sha256: bytes,
+        filename: str,
+        link: LinkInfo | None = None,
+    ) -> SampleRecord:
+        """The sample record of this video; its frame-table location is filled in when
+        the segment is encoded."""
+        return SampleRecord(
+            chunk=chunk,
+            offset=offset,
+            size=size,
+            extra_size=len(self.supplement),
+            sha256=sha256,
+            frames_offset=0,
+            frames_size=0,
+            frames_crc32=0,
+            filename=filename,
+            format=self.format,
+            shape=self.shape,
+            fps=self.fps,
+            time_base=(self.time_base.numerator, self.time_base.denominator),
+            duration=self.duration,
+            codec=self.codec,
+            link=link,
+        )
 
 
 @dataclass
