@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hubcli.core.commit import commit, latest_version, now, read_latest_manifest, remove_dataset
 from hubcli.core.links import open_link
 from hubcli.core.playback import player
-from hubcli.core.reader import ByteSource, ReadCache
+from hubcli.core.reader import ByteSource, ReadCache, SampleReader
 from hubcli.core.tensor import Tensor
 from hubcli.creds import ENV, Secrets, check_key_name, load_managed, parse_secrets, save_managed
 from hubcli.errors import (
@@ -54,6 +54,7 @@ class Dataset:
         self._read_only = read_only
         self._cache = ReadCache()
         self._populated: dict[str, Secrets] = {}  # this process only, never stored
+        self._readers: dict[tuple[int, str], SampleReader] = {}
         self._links: dict[tuple[str, str, int, str], ByteSource] = {}  # verified linked objects
 
     # --- identity -----------------------------------------------------------------
@@ -126,6 +127,18 @@ class Dataset:
 
         self.commit(add)
         return Tensor(self, name)
+
+    def reader(self, name: str) -> SampleReader:
+        """The reader of tensor ``name`` as of this object's manifest (kept: a training
+        loop indexes samples millions of times)."""
+        key = (self._manifest.version, name)
+        reader = self._readers.get(key)
+        if reader is None:
+            reader = SampleReader(self._store, self.tensor_meta(name), self._cache, self.open_link)
+            if len(self._readers) > 64:
+                self._readers.clear()
+            self._readers[key] = reader
+        return reader
 
     def tensor_meta(self, name: str) -> TensorMeta:
         meta = self._manifest.tensor(name)

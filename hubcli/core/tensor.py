@@ -10,7 +10,6 @@ from hubcli.core.commit import read_latest_manifest
 from hubcli.core.frame_index import normalize_positions
 from hubcli.core.ingest import Progress, StagedSegment, stage_link_segment, stage_segment
 from hubcli.core.links import as_link, check_keys
-from hubcli.core.reader import SampleReader
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import as_source
 from hubcli.errors import FrameIndexError, TensorNotFoundError
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from hubcli.core.dataset import Dataset
+    from hubcli.core.reader import SampleReader
     from hubcli.format.manifest import Manifest, TensorMeta
 
 
@@ -65,9 +65,7 @@ class Tensor:
         )
 
     def reader(self) -> SampleReader:
-        return SampleReader(
-            self.dataset.store, self.meta, self.dataset.cache, self.dataset.open_link
-        )
+        return self.dataset.reader(self.name)
 
     # --- writing --------------------------------------------------------------------
     def append(self, sample: Any) -> Appended:
