@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_KEYFRAME, FrameTable
@@ -29,8 +30,11 @@ FrameSink = Callable[[int, "Picture"], None]
 
 #: Decoder threads; 0 = FFmpeg picks from the core count.
 DECODER_THREADS = 0
-#: Threads for the RGB conversion of each returned picture (swscale slices).
-CONVERT_THREADS = 2
+#: Threads for the RGB conversion of each returned picture (swscale slices); 0 = by
+#: picture size (see ``convert_threads``).
+CONVERT_THREADS = 0
+#: Below this many pixels a second conversion thread costs more than it saves.
+_SMALL_PICTURE = 1 << 19
 #: Leave out non-reference H.264/HEVC pictures that no requested frame needs.
 SKIP_NON_REFERENCE = True
 
@@ -77,13 +81,37 @@ def open_decoder(params: CodecParams, threads: int = DECODER_THREADS) -> av.Vide
     return ctx
 
 
+def convert_threads(width: int, height: int) -> int:
+    """swscale threads for one picture: ``CONVERT_THREADS``, or by size when it is 0."""
+    if CONVERT_THREADS:
+        return CONVERT_THREADS
+    return 1 if width * height < _SMALL_PICTURE else 2
+
+
+class Converter:
+    """RGB conversion shared by the pictures of one read. One reformatter keeps its
+    swscale context from picture to picture; a new one per picture (what
+    ``VideoFrame.reformat`` does) sets swscale up again each time, which costs more
+    than converting a 640x360 picture."""
+
+    __slots__ = ("_reformatter",)
+
+    def __init__(self) -> None:
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        threads = convert_threads(frame.width, frame.height)
+        return self._reformatter.reformat(frame, format="rgb24", threads=threads)
+
+
 class Picture:
     """A decoded picture, converted to RGB only on request (and only once)."""
 
-    __slots__ = ("_frame", "_rgb")
+    __slots__ = ("_convert", "_frame", "_rgb")
 
-    def __init__(self, frame: av.VideoFrame) -> None:
+    def __init__(self, frame: av.VideoFrame, convert: Converter | None = None) -> None:
         self._frame = frame
+        self._convert = convert or Converter()
         self._rgb: av.VideoFrame | None = None
 
     @property
@@ -96,7 +124,7 @@ class Picture:
         The same conversion as ``VideoFrame.to_ndarray(format="rgb24")`` (swscale, the
         frame's colour properties), copied once from the converted plane."""
         if self._rgb is None:
-            self._rgb = self._frame.reformat(format="rgb24", threads=CONVERT_THREADS)
+            self._rgb = self._convert(self._frame)
         plane = self._rgb.planes[0]
         h, w = self._rgb.height, self._rgb.width
         rows = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
@@ -119,8 +147,9 @@ def decode_frames(
 ) -> None:
     """Decode every frame number in ``frames`` and hand each (once) to ``sink``."""
     skip = _Disposable(params)
+    convert = Converter()
     for run in plan_runs(table, frames):
-        _decode_run(params, table, run, read_packets, sink, where, skip)
+        _decode_run(params, table, run, read_packets, sink, where, skip, convert)
 
 
 class _Disposable:
@@ -142,6 +171,7 @@ def _decode_run(
     sink: FrameSink,
     where: str,
     disposable: _Disposable,
+    convert: Converter,
 ) -> None:
     ctx = open_decoder(params)
     pending = set(run.wanted)
@@ -151,12 +181,12 @@ def _decode_run(
             # A non-reference picture nobody asked for: no later picture needs it.
             if index in pending or index == run.start or not disposable(data):
                 for frame in ctx.decode(_packet(data, index, table)):
-                    _deliver(frame, pending, sink)
+                    _deliver(frame, pending, sink, convert)
             index += 1
             if not pending:
                 return
         for frame in ctx.decode(None):  # drain the pictures still held for reordering
-            _deliver(frame, pending, sink)
+            _deliver(frame, pending, sink, convert)
     except av.FFmpegError as exc:
         raise InvalidSampleError(
             f"{where}: the video cannot be decoded (packet {index}: {exc.strerror})"
@@ -178,9 +208,11 @@ def _packet(data: bytes, index: int, table: FrameTable) -> av.Packet[Any]:
     return packet
 
 
-def _deliver(frame: av.VideoFrame, pending: set[int], sink: FrameSink) -> None:
+def _deliver(
+    frame: av.VideoFrame, pending: set[int], sink: FrameSink, convert: Converter
+) -> None:
     packet = frame.pts
     if packet is None or packet not in pending:
         return  # a picture nobody asked for (or a discarded one): skip the RGB work
     pending.discard(packet)
-    sink(packet, Picture(frame))
+    sink(packet, Picture(frame, convert))
