@@ -292,10 +292,15 @@ def _check_matroska_length(head: bytes, size: int, fmt: str, name: str) -> None:
 def _check_decodes(
     indexed: IndexedVideo, opener: Callable[[], BinaryIO], size: int, name: str
 ) -> None:
-    """Decode the first and the last frame: proves the codec parameters work and that
-    the stream's end is intact, for the price of at most two GOPs."""
+    """Decode the first frame and the picture of the last keyframe: proves the codec
+    parameters work and reaches the stream's last GOP, for the price of two intra
+    pictures. (Decoding the last frame instead costs up to a whole GOP: 0.9 s for a
+    1080p clip with a 300-frame GOP, ten times the copy and the demux together.) A
+    damaged picture after the last keyframe is refused when a read decodes it, and
+    ``hubcli verify --deep`` decodes every frame."""
     table = indexed.table
-    last = table.frame_count - 1
+    keyframes = np.flatnonzero(table.keyframe[table.frame_packet])
+    last = int(keyframes[-1]) if keyframes.size else table.frame_count - 1
 
     def read_packets(start: int, stop: int) -> Iterator[bytes]:
         with opener() as f:

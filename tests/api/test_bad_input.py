@@ -116,7 +116,7 @@ def test_noise_instead_of_video_data(ds, corpus, tmp_path):
 
 def test_undecodable_end_of_stream(tmp_path, corpus):
     """The container and the first GOPs are fine; the rest is noise. The append-time
-    decode of the last frame catches it."""
+    decode of the last keyframe catches it."""
     ds = hubcli.empty(tmp_path / "ds")
     ds.create_tensor("videos", sample_compression="mkv")
     path = scramble_packets(corpus["vp9_mkv"], tmp_path / "noise.mkv", first=24)
