@@ -65,7 +65,7 @@ def export_sample(
         os.ftruncate(fd, len(header) + frame_bytes * (1 if scalar else len(frames)))
 
         def put(positions: list[int], picture: Picture) -> None:
-            data = picture.rgb().tobytes()
+            data = picture.rgb_bytes()  # no copy: written from the converted picture
             for pos in positions:
                 os.pwrite(fd, data, len(header) + pos * frame_bytes)
             if progress:

@@ -123,17 +123,30 @@ class Picture:
 
         The same conversion as ``VideoFrame.to_ndarray(format="rgb24")`` (swscale, the
         frame's colour properties), copied once from the converted plane."""
-        if self._rgb is None:
-            self._rgb = self._convert(self._frame)
-        plane = self._rgb.planes[0]
-        h, w = self._rgb.height, self._rgb.width
-        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
-        view = rows[:, : w * 3].reshape(h, w, 3)
+        view = self._view()
         if out is None:
             copied: np.ndarray = view.copy()
             return copied
         np.copyto(out, view)
         return out
+
+    def rgb_bytes(self) -> memoryview:
+        """The RGB bytes in C order, without a copy where the converted rows are
+        contiguous (valid while this picture lives)."""
+        view = self._view()
+        if not view.flags.c_contiguous:
+            view = np.ascontiguousarray(view)
+        return memoryview(view).cast("B")
+
+    def _view(self) -> np.ndarray:
+        """The converted picture as an ``(H, W, 3)`` view of swscale's output plane."""
+        if self._rgb is None:
+            self._rgb = self._convert(self._frame)
+        plane = self._rgb.planes[0]
+        h, w = self._rgb.height, self._rgb.width
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
+        view: np.ndarray = rows[:, : w * 3].reshape(h, w, 3)
+        return view
 
 
 def decode_frames(
@@ -208,9 +221,7 @@ def _packet(data: bytes, index: int, table: FrameTable) -> av.Packet[Any]:
     return packet
 
 
-def _deliver(
-    frame: av.VideoFrame, pending: set[int], sink: FrameSink, convert: Converter
-) -> None:
+def _deliver(frame: av.VideoFrame, pending: set[int], sink: FrameSink, convert: Converter) -> None:
     packet = frame.pts
     if packet is None or packet not in pending:
         return  # a picture nobody asked for (or a discarded one): skip the RGB work
