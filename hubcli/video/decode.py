@@ -136,7 +136,7 @@ class Picture:
         view = self._view()
         if not view.flags.c_contiguous:
             view = np.ascontiguousarray(view)
-        return memoryview(view).cast("B")
+        return view.data.cast("B")
 
     def _view(self) -> np.ndarray:
         """The converted picture as an ``(H, W, 3)`` view of swscale's output plane."""
