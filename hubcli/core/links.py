@@ -91,6 +91,12 @@ class LinkBytes:
     def coalesce_gap(self) -> int:
         return 1 << 20 if self.obj.kind == "local" else 64 << 10
 
+    @property
+    def fetch_ahead(self) -> bool:
+        # Not for http(s) and Drive: whether the server honours Range is learnt from
+        # the first read (LinkedObject.read_ranges), which must not race another.
+        return self.obj.kind in ("s3", "gcs")
+
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         return self.obj.read_ranges(ranges)
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import bisect
 import threading
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,15 +21,19 @@ from hubcli.format.manifest import LINK_VIDEO
 from hubcli.format.segment import SampleRecord, SegmentHeader, parse_segment_header
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from hubcli.format.manifest import SegmentRef, TensorMeta
     from hubcli.storage.base import Store
+    from hubcli.video.plan import Run
 
 #: Packets are fetched in batches of about this many bytes, so a long run streams
 #: through constant memory instead of being read whole.
 PACKET_BATCH_BYTES = 16 << 20
 FRAME_TABLE_CACHE = 64
+#: Batches fetched ahead of the decoder where a request waits on the network (so at
+#: most this many x ``PACKET_BATCH_BYTES`` are held).
+PREFETCH_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,10 @@ class ByteSource(Protocol):
     @property
     def coalesce_gap(self) -> int: ...
 
+    @property
+    def fetch_ahead(self) -> bool:
+        """Whether a read waits on the network, so that reading ahead pays."""
+
     def damaged(self, packet: int) -> Exception:
         """The error for a packet whose bytes fail their CRC."""
 
@@ -66,6 +75,10 @@ class ChunkBytes:
     @property
     def coalesce_gap(self) -> int:
         return self.store.coalesce_gap
+
+    @property
+    def fetch_ahead(self) -> bool:
+        return self.store.remote
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         return self.store.get_ranges(self.key, [(self.base + a, self.base + b) for a, b in ranges])
@@ -159,12 +172,6 @@ class SampleReader:
         self.cache.add_table(cache_key, table)
         return table
 
-    def iter_packets(self, index: int, table: FrameTable, start: int, stop: int) -> Iterator[bytes]:
-        """Packets ``start..stop-1`` of sample ``index`` in decode order, CRC-checked."""
-        source = self.byte_source(index)
-        for batch in _batches(table, start, stop):
-            yield from _read_batch(source, table, batch)
-
     def byte_source(self, index: int) -> ByteSource:
         loc = self.locate(index)
         label = f"sample {index} of {self.meta.name!r}"
@@ -178,12 +185,73 @@ class SampleReader:
         return ChunkBytes(self.store, loc.chunk_key, loc.record.offset, where)
 
 
-def _read_batch(source: ByteSource, table: FrameTable, batch: range) -> Iterator[bytes]:
-    """Read the packets of ``batch`` in merged ranges; check every packet's CRC-32."""
+class RunPackets:
+    """The packets of planned runs, for ``decode_frames``: a callable ``(start, stop)``
+    yielding CRC-checked packets in decode order.
+
+    Where the source waits on the network, the batches of the runs are fetched ahead
+    in threads, ``PREFETCH_DEPTH`` at a time, in the order the decoder will want them:
+    32 spaced frames of a remote video then cost about the slowest few requests, not
+    the sum of 32 round trips. The bytes are the same either way. A context manager:
+    leaving it drops what was fetched ahead and not used."""
+
+    def __init__(self, source: ByteSource, table: FrameTable, runs: Sequence[Run]) -> None:
+        self.source = source
+        self.table = table
+        self._ahead: deque[tuple[range, Future[list[bytes]]]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+        batches = [b for run in runs for b in _batches(table, run.start, run.stop)]
+        if source.fetch_ahead and len(batches) > 1:
+            self._todo = deque(batches)
+            self._pool = ThreadPoolExecutor(PREFETCH_DEPTH, thread_name_prefix="hubcli-fetch")
+            self._fill()
+
+    def __enter__(self) -> RunPackets:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            for _, future in self._ahead:
+                future.cancel()
+            self._pool.shutdown(wait=False)
+
+    def __call__(self, start: int, stop: int) -> Iterator[bytes]:
+        for batch in _batches(self.table, start, stop):
+            yield from _check_batch(self.source, self.table, batch, self._blobs(batch))
+
+    def _fill(self) -> None:
+        assert self._pool is not None
+        while self._todo and len(self._ahead) < PREFETCH_DEPTH:
+            batch = self._todo.popleft()
+            future = self._pool.submit(_fetch_batch, self.source, self.table, batch)
+            self._ahead.append((batch, future))
+
+    def _blobs(self, batch: range) -> list[bytes]:
+        # A run the decoder left early skips its remaining batches: drop them.
+        while self._ahead and self._ahead[0][0].start < batch.start:
+            self._ahead.popleft()[1].cancel()
+        if self._ahead and self._ahead[0][0] == batch:
+            future = self._ahead.popleft()[1]
+            self._fill()
+            return future.result()
+        return _fetch_batch(self.source, self.table, batch)
+
+
+def _fetch_batch(source: ByteSource, table: FrameTable, batch: range) -> list[bytes]:
+    """The bytes of ``batch``'s packets, as merged ranges (see ``coalesce``)."""
+    offsets = table.offset[batch.start : batch.stop]
+    sizes = table.size[batch.start : batch.stop].astype(np.int64)
+    ranges, _ = coalesce(offsets, sizes, source.coalesce_gap)
+    return source.read(ranges)
+
+
+def _check_batch(
+    source: ByteSource, table: FrameTable, batch: range, blobs: list[bytes]
+) -> Iterator[bytes]:
+    """Cut ``batch``'s packets out of the merged ranges read for it; check each CRC-32."""
     offsets = table.offset[batch.start : batch.stop]
     sizes = table.size[batch.start : batch.stop].astype(np.int64)
     ranges, owner = coalesce(offsets, sizes, source.coalesce_gap)
-    blobs = source.read(ranges)
     for n, i in enumerate(batch):
         r = owner[n]
         lo = int(offsets[n]) - ranges[r][0]

@@ -9,11 +9,13 @@ import numpy as np
 
 from hubcli.core.frame_index import normalize_positions
 from hubcli.core.playback import player
+from hubcli.core.reader import RunPackets
 from hubcli.errors import InvalidSampleError, RaggedError
 from hubcli.video.decode import Picture, decode_frames
+from hubcli.video.plan import plan_runs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from hubcli.core.tensor import Tensor
     from hubcli.format.segment import SampleRecord
@@ -132,10 +134,9 @@ class SampleView:
                 )
             put(slots[packet], picture)
 
-        def read_packets(start: int, stop: int) -> Iterator[bytes]:
-            return reader.iter_packets(self.index, table, start, stop)
-
-        decode_frames(rec.codec, table, frames, read_packets, sink, where=self.where)
+        runs = plan_runs(table, frames)
+        with RunPackets(reader.byte_source(self.index), table, runs) as read_packets:
+            decode_frames(rec.codec, table, runs, read_packets, sink, where=self.where)
 
     def frame_positions(self) -> tuple[np.ndarray, bool]:
         """The selected frame numbers (request order) and whether one int selected them."""

@@ -46,6 +46,8 @@ class Store(ABC):
     url: str
     #: Reads whose gap is at most this many bytes are merged into one request.
     coalesce_gap: int = 1 << 20
+    #: Whether a read waits on the network (readers then fetch ahead).
+    remote: bool = False
 
     def describe(self, key: str) -> str:
         return f"{self.url.rstrip('/')}/{key}"

@@ -40,6 +40,7 @@ class FsspecStore(Store):
 
     # Object stores charge per request: merge ranges whose gap is below this.
     coalesce_gap = 64 << 10
+    remote = True
 
     def __init__(self, fs: Any, root: str, url: str, kind: str = "", bucket: str = "") -> None:
         self.fs = fs

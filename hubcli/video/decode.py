@@ -8,7 +8,7 @@ therefore its frame number, whatever the decoder dropped, reordered or delayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -152,16 +152,19 @@ class Picture:
 def decode_frames(
     params: CodecParams,
     table: FrameTable,
-    frames: np.ndarray,
+    frames: np.ndarray | Sequence[Run],
     read_packets: PacketReader,
     sink: FrameSink,
     *,
     where: str,
 ) -> None:
-    """Decode every frame number in ``frames`` and hand each (once) to ``sink``."""
+    """Decode every frame number in ``frames`` and hand each (once) to ``sink``.
+    ``frames`` may also be the runs ``plan_runs`` made of them (a caller that reads
+    ahead plans first)."""
     skip = _Disposable(params)
     convert = Converter()
-    for run in plan_runs(table, frames):
+    runs = plan_runs(table, frames) if isinstance(frames, np.ndarray) else frames
+    for run in runs:
         _decode_run(params, table, run, read_packets, sink, where, skip, convert)
 
 
