@@ -1277,6 +1277,12 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+def _exact(cell: dict[str, Any], peer: str) -> bool:
+    """Whether every frame ``peer`` returned in this cell equals a full PyAV decode."""
+    entry = cell.get("peers", {}).get(peer, {})
+    return bool(entry) and entry.get("exact_frames", 0) == entry.get("checked_frames", 0)
+
+
 def _cell_table(cells: dict[str, Any], setting: str, workloads: tuple[str, ...]) -> list[str]:
     peers = [
         p
@@ -1286,7 +1292,7 @@ def _cell_table(cells: dict[str, Any], setting: str, workloads: tuple[str, ...])
     if not peers:
         return []
     head = ["workload", *[PEER_LABELS[p] for p in peers], "lower bound"]
-    head += ["hubcli / best peer", "hubcli / TC exact", "hubcli / LB"]
+    head += ["hubcli / best exact peer", "hubcli / TC exact", "hubcli / LB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in workloads:
         cell = cells.get(f"{setting}/{w}")
@@ -1305,11 +1311,16 @@ def _cell_table(cells: dict[str, Any], setting: str, workloads: tuple[str, ...])
                     if len(entry["times_ms"]) >= 3 or w == "W5b"
                     else f" ({len(entry['times_ms'])})"
                 )
-                row.append(_fmt(entry["median_ms"]) + mark)
+                inexact = entry.get("exact_frames", 0) < entry.get("checked_frames", 0)
+                row.append(_fmt(entry["median_ms"]) + mark + (" *" if inexact else ""))
         lb = median(cell.get("lower_bound_ms", [])) if w != "W0" else None
         row.append(_fmt(lb))
         hub = _ms(cell, "hubcli")
-        others = [m for p in peers if p != "hubcli" and (m := _ms(cell, p)) is not None]
+        others = [
+            m
+            for p in peers
+            if p != "hubcli" and _exact(cell, p) and (m := _ms(cell, p)) is not None
+        ]
         best = min(others) if others else None
         tc = _ms(cell, "torchcodec-exact")
         row.append(f"{hub / best:.2f}x" if hub and best else "-")
@@ -1390,7 +1401,15 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     for setting, workloads, title in sections:
         if not any(f"{setting}/{w}" in cells for cells in local.values() for w in workloads):
             continue
-        md += ["", f"## {title}", "", "Median ms per call (fewer runs in parentheses)."]
+        md += [
+            "",
+            f"## {title}",
+            "",
+            "Median ms per call (fewer runs in parentheses). `*`: some frames differ from a",
+            "full PyAV decode (a wrong frame, or another colour conversion: decord's frames",
+            "never match bit for bit; W8 tells which). The best peer is the fastest whose",
+            "frames all match.",
+        ]
         for file, cells in local.items():
             table = _cell_table(cells, setting, workloads)
             if table:

@@ -1,0 +1,522 @@
+"""The peers of hubcli's benchmark, and the timing harness every reader runs under.
+
+Two uses:
+
+* ``scripts/bench.py`` imports this module (in ``.venv``) for the harness and the PyAV
+  peers, which run in its own process.
+* Run as a script under ``.bench-venv/bin/python`` it serves the peers that need torch
+  (TorchCodec, decord): it reads one JSON list of requests per line on stdin and writes
+  one JSON list of results per line on stdout. Nothing else ever reaches stdout (the
+  C libraries' chatter is sent to stderr).
+
+Every result carries the per-run wall times in ms (``time.perf_counter``) and the
+sha256 of each returned frame as contiguous ``uint8`` RGB ``(H, W, 3)`` bytes, so
+bench.py checks accuracy against its own oracle in its own process.
+
+A *call* is ``{"frames": [k, ...]}`` (one call, any order, repeats allowed) or
+``{"slice": [start, stop, step]}``. Each peer answers it with its natural API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import sys
+import time
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+# --- helpers shared with bench.py ----------------------------------------------------
+
+
+def frame_hash(rgb: np.ndarray) -> str:
+    """sha256 (first 32 hex digits) of one frame as contiguous uint8 HWC bytes."""
+    return hashlib.sha256(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()).hexdigest()[:32]
+
+
+def call_frames(call: dict[str, Any]) -> list[int]:
+    """The frame numbers a call asks for, in the order it returns them."""
+    if "slice" in call:
+        return list(range(*call["slice"]))
+    return [int(k) for k in call["frames"]]
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 frames (inf if their shapes differ)."""
+    if a.shape != b.shape:
+        return float("inf")
+    total = 0.0
+    for y in range(0, a.shape[0], 64):  # in bands: no full-frame int16 copies
+        d = a[y : y + 64].astype(np.int16) - b[y : y + 64].astype(np.int16)
+        total += float(np.abs(d).sum())
+    return total / a.size
+
+
+#: glibc malloc settings for the timed processes (bench.py sets them, see there):
+#: large blocks come from the heap and freed memory is kept for the next call.
+MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"
+
+
+def trim_memory() -> None:
+    """Give the heap's free memory back to the system (glibc ``malloc_trim``)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# --- PyAV peers (what Hub did; and plain sequential decoding) ------------------------
+
+
+def _av_threads(stream: Any, threads: int) -> None:
+    stream.codec_context.thread_count = threads
+    stream.thread_type = "AUTO" if threads != 1 else "SLICE"
+
+
+def _av_info(container: Any) -> list[int]:
+    """Frame count as the container declares it (0 where it does not), height, width."""
+    stream = container.streams.video[0]
+    return [int(stream.frames), stream.codec_context.height, stream.codec_context.width]
+
+
+class PyAVSeek:
+    """Hub's reader: for each frame, ``container.seek(pts, backward=True, stream=s)`` to
+    the keyframe before it, then decode until the frame. The frame's pts comes from its
+    number and the stream's average rate, as Hub computed it; a slice seeks once to its
+    first frame and decodes on to its last. The container stays open between calls,
+    except that it is reopened after a decode reached the end of the file (over HTTP,
+    FFmpeg's demuxer then ignores the next seek)."""
+
+    name = "pyav-seek"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def _open(self, source: str) -> Any:
+        import av
+
+        container = av.open(source)
+        _av_threads(container.streams.video[0], self.threads)
+        return container
+
+    def open(self, source: str) -> Any:
+        return {"source": source, "container": self._open(source), "eof": False}
+
+    def info(self, handle: Any) -> list[int]:
+        return _av_info(handle["container"])
+
+    def frames(self, handle: Any, call: dict[str, Any]) -> list[np.ndarray]:
+        if "slice" in call:
+            wanted = list(range(*call["slice"]))
+            got = self._decode_from(handle, wanted)
+            return [got[k] for k in wanted]
+        return [self._decode_from(handle, [k])[k] for k in call_frames(call)]
+
+    def _decode_from(self, handle: Any, wanted: list[int]) -> dict[int, np.ndarray]:
+        if handle["eof"]:
+            handle["container"].close()
+            handle["container"], handle["eof"] = self._open(handle["source"]), False
+        container = handle["container"]
+        stream = container.streams.video[0]
+        start = stream.start_time if stream.start_time is not None else 0
+        # pts ticks per frame, from the average rate (Hub's assumption: constant rate).
+        tick = 1 / (Fraction(stream.average_rate) * stream.time_base)
+        target = start + round(min(wanted) * tick)
+        container.seek(target, backward=True, any_frame=False, stream=stream)
+        # As Hub did: the first picture shown at or after a frame's pts is taken to be
+        # that frame (when the seek lands after it, e.g. on an open GOP's keyframe, this
+        # is a later frame: W8 counts it wrong).
+        pending = sorted(set(wanted))
+        got: dict[int, np.ndarray] = {}
+        handle["eof"] = True
+        for frame in container.decode(stream):
+            if frame.pts is None or round((frame.pts - start) / tick) < pending[0]:
+                continue
+            k = round((frame.pts - start) / tick)
+            rgb = frame.to_ndarray(format="rgb24")
+            while pending and pending[0] <= k:
+                got[pending.pop(0)] = rgb
+            if not pending:
+                handle["eof"] = False
+                break
+        if pending:  # the file ended first
+            raise IndexError(f"frame {pending[0]} not found after seeking")
+        return got
+
+    def close(self, handle: Any) -> None:
+        handle["container"].close()
+
+
+class PyAVSequential:
+    """Decode from the start and keep the wanted frames (frame k = k-th output frame):
+    the oracle's own method, so exact by construction; its cost is the distance from the
+    start of the file."""
+
+    name = "pyav-seq"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def open(self, source: str) -> Any:
+        return {"source": source, "container": self._open(source)}
+
+    def _open(self, source: str) -> Any:
+        import av
+
+        container = av.open(source)
+        _av_threads(container.streams.video[0], self.threads)
+        return container
+
+    def info(self, handle: Any) -> list[int]:
+        return _av_info(handle["container"])
+
+    def frames(self, handle: Any, call: dict[str, Any]) -> list[np.ndarray]:
+        wanted = call_frames(call)
+        if handle.get("used"):  # decode from the start again: a fresh demuxer and decoder
+            handle["container"].close()
+            handle["container"] = self._open(handle["source"])
+        handle["used"] = True
+        container = handle["container"]
+        need, last = set(wanted), max(wanted)
+        got: dict[int, np.ndarray] = {}
+        for k, frame in enumerate(container.decode(container.streams.video[0])):
+            if k in need:
+                got[k] = frame.to_ndarray(format="rgb24")
+            if k >= last:
+                break
+        return [got[k] for k in wanted]
+
+    def close(self, handle: Any) -> None:
+        handle["container"].close()
+
+
+# --- TorchCodec and decord (the peer venv) -------------------------------------------
+
+
+class TorchCodecPeer:
+    """TorchCodec's ``VideoDecoder`` on the CPU (``seek_mode`` exact or approximate)."""
+
+    def __init__(self, mode: str, threads: int) -> None:
+        self.mode = mode
+        self.threads = threads
+        self.name = f"torchcodec-{'exact' if mode == 'exact' else 'approx'}"
+
+    def open(self, source: str) -> Any:
+        from torchcodec.decoders import VideoDecoder
+
+        return VideoDecoder(
+            source, seek_mode=self.mode, num_ffmpeg_threads=self.threads, device="cpu"
+        )
+
+    def info(self, decoder: Any) -> list[int]:
+        m = decoder.metadata
+        return [int(m.num_frames), int(m.height), int(m.width)]
+
+    def frames(self, decoder: Any, call: dict[str, Any]) -> Any:
+        if "slice" in call:
+            return decoder.get_frames_in_range(*call["slice"]).data
+        return decoder.get_frames_at(indices=call["frames"]).data
+
+    @staticmethod
+    def to_hwc(batch: Any) -> list[np.ndarray]:
+        return list(batch.permute(0, 2, 3, 1).numpy())  # NCHW -> N x HWC views
+
+    def close(self, decoder: Any) -> None:
+        del decoder
+
+
+class DecordPeer:
+    """decord2's ``VideoReader`` (module ``decord``) on the CPU."""
+
+    name = "decord"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def open(self, source: str) -> Any:
+        import decord
+
+        return decord.VideoReader(source, ctx=decord.cpu(0), num_threads=self.threads)
+
+    def info(self, reader: Any) -> list[int]:
+        # decord has no shape without decoding: the first frame gives it.
+        h, w, _ = reader[0].shape
+        return [len(reader), int(h), int(w)]
+
+    def frames(self, reader: Any, call: dict[str, Any]) -> Any:
+        return reader.get_batch(call_frames(call)).asnumpy()
+
+    def close(self, reader: Any) -> None:
+        del reader
+
+
+def make_peer(name: str, threads: int) -> Any:
+    if name == "pyav-seek":
+        return PyAVSeek(threads)
+    if name == "pyav-seq":
+        return PyAVSequential(threads)
+    if name == "torchcodec-exact":
+        return TorchCodecPeer("exact", threads)
+    if name == "torchcodec-approx":
+        return TorchCodecPeer("approximate", threads)
+    if name == "decord":
+        return DecordPeer(threads)
+    raise ValueError(f"unknown peer {name!r}")
+
+
+def as_frames(peer: Any, out: Any) -> list[np.ndarray]:
+    """A peer's answer as a list of HWC uint8 frames (views where possible)."""
+    if hasattr(peer, "to_hwc"):
+        return peer.to_hwc(out)
+    return list(out)
+
+
+# --- the harness -----------------------------------------------------------------------
+
+
+def bench(peer: Any, req: dict[str, Any]) -> dict[str, Any]:
+    """Time one workload: ``req["runs"]`` is a list of runs, each a list of calls.
+
+    ``op == "open_info"``: each run opens the source and reads (frames, height, width).
+    ``op == "frames"``: the source is opened once; one untimed warm-up call
+    (``req["warmup"]``), then each run's calls are timed together. Runs stop early
+    once ``max_seconds`` are spent and ``min_runs`` are done. Hashes of the frames of
+    every run (only the first when ``hash_first_only``) are returned.
+    """
+    source, runs = req["source"], req["runs"]
+    min_runs, max_seconds = req.get("min_runs", 3), req.get("max_seconds", 1e9)
+    times: list[float] = []
+    cpu: list[float] = []
+    hashes: list[list[list[str]]] = []
+    result: dict[str, Any] = {"times_ms": times, "cpu_ms": cpu, "hashes": hashes}
+    spent = time.perf_counter()
+    if req["op"] == "open_info":
+        handle = peer.open(source)  # warm-up
+        result["info"] = peer.info(handle)
+        peer.close(handle)
+        for _ in runs:
+            c0, t0 = time.process_time(), time.perf_counter()
+            handle = peer.open(source)
+            info = peer.info(handle)
+            times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
+            peer.close(handle)
+            result["info"] = info
+            if len(times) >= min_runs and time.perf_counter() - spent > max_seconds:
+                break
+        return result
+    handle = peer.open(source)
+    try:
+        if req.get("warmup"):
+            out = peer.frames(handle, req["warmup"])
+            del out
+        if req.get("prefault_bytes"):  # fault in, then free, the memory the output needs
+            block = np.ones(int(req["prefault_bytes"]), dtype=np.uint8)
+            del block
+        for n, run in enumerate(runs):
+            c0, t0 = time.process_time(), time.perf_counter()
+            outs = [peer.frames(handle, call) for call in run]
+            times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
+            if n == 0 or not req.get("hash_first_only"):
+                hashes.append([[frame_hash(f) for f in as_frames(peer, o)] for o in outs])
+            del outs
+            gc.collect()
+            if len(times) >= min_runs and time.perf_counter() - spent > max_seconds:
+                break
+    finally:
+        peer.close(handle)
+    return result
+
+
+def probe(peer: Any, req: dict[str, Any]) -> dict[str, Any]:
+    """W8: each probe frame in its own call (or all in one call with ``one_call``);
+    for each, its hash and its mean absolute difference to oracle frames k-1, k, k+1
+    (``req["oracle"]``: an .npy of oracle frames, ``req["oracle_index"]`` their numbers)."""
+    frames = np.load(req["oracle"], mmap_mode="r")
+    index = {int(k): n for n, k in enumerate(req["oracle_index"])}
+    probes = [int(k) for k in req["probes"]]
+    handle = peer.open(req["source"])
+    try:
+        if req.get("one_call"):
+            got = as_frames(peer, peer.frames(handle, {"frames": sorted(probes)}))
+            by_frame = dict(zip(sorted(probes), got, strict=True))
+            answers = [by_frame[k] for k in probes]
+        else:
+            answers = [as_frames(peer, peer.frames(handle, {"frames": [k]}))[0] for k in probes]
+        out = []
+        for k, rgb in zip(probes, answers, strict=True):
+            mads = [
+                mean_abs_diff(rgb, frames[index[j]]) if j in index else float("inf")
+                for j in (k - 1, k, k + 1)
+            ]
+            out.append({"frame": k, "hash": frame_hash(rgb), "mad": mads})
+    finally:
+        peer.close(handle)
+    return {"probes": out}
+
+
+def loop(
+    peer: Any, sources: list[str], reads: int, seed: int, clip: int, every: int
+) -> dict[str, Any]:
+    """W9, one worker: ``reads`` times, a random source and a random ``clip``-frame run of
+    it (sources stay open, as a dataset object or a cached decoder would). RSS is sampled
+    every ``every`` reads."""
+    rng = np.random.default_rng(seed)
+    handles: dict[int, Any] = {}
+    lengths: dict[int, int] = {}
+    samples: list[list[float]] = []
+    t0 = time.perf_counter()
+    for r in range(reads):
+        j = int(rng.integers(len(sources)))
+        if j not in handles:
+            handles[j] = peer.open(sources[j])
+            lengths[j] = peer.info(handles[j])[0]
+        s = int(rng.integers(0, lengths[j] - clip + 1))
+        out = peer.frames(handles[j], {"slice": [s, s + clip, 1]})
+        del out
+        if (r + 1) % every == 0:
+            samples.append([r + 1, time.perf_counter() - t0, rss_bytes()])
+    seconds = time.perf_counter() - t0
+    for handle in handles.values():
+        peer.close(handle)
+    return {"reads": reads, "seconds": seconds, "rss": samples}
+
+
+def loop_worker(name: str, threads: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return loop(make_peer(name, threads), **kwargs)
+
+
+def parallel_loops(worker: Any, name: str, threads: int, workers: int, **kw: Any) -> Any:
+    """Run ``worker(name, threads, kwargs)`` in ``workers`` fresh (spawned) processes,
+    each with its own seed and an equal share of the reads."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    share = kw.pop("reads") // workers
+    ctx = multiprocessing.get_context("spawn")
+    # The workers run with glibc's default malloc, as a training job's would.
+    tunables = os.environ.pop("GLIBC_TUNABLES", None)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(worker, name, threads, {**kw, "reads": share, "seed": kw["seed"] + n})
+                for n in range(workers)
+            ]
+            return [f.result() for f in futures]
+    finally:
+        if tunables is not None:
+            os.environ["GLIBC_TUNABLES"] = tunables
+
+
+class Handles:
+    """Open sources kept between requests (W7: the proxy's log is reset between them)."""
+
+    def __init__(self) -> None:
+        self.items: dict[int, tuple[Any, Any]] = {}
+        self.next = 0
+
+    def open(self, req: dict[str, Any]) -> dict[str, Any]:
+        peer = make_peer(req["peer"], req["threads"])
+        t0 = time.perf_counter()
+        handle = peer.open(req["source"])
+        info = peer.info(handle) if req.get("info") else None
+        ms = (time.perf_counter() - t0) * 1e3
+        self.next += 1
+        self.items[self.next] = (peer, handle)
+        return {"handle": self.next, "ms": ms, "info": info}
+
+    def read(self, req: dict[str, Any]) -> dict[str, Any]:
+        peer, handle = self.items[req["handle"]]
+        t0 = time.perf_counter()
+        out = peer.frames(handle, req["call"])
+        ms = (time.perf_counter() - t0) * 1e3
+        return {"ms": ms, "hashes": [frame_hash(f) for f in as_frames(peer, out)]}
+
+    def close(self, req: dict[str, Any]) -> dict[str, Any]:
+        peer, handle = self.items.pop(req["handle"])
+        peer.close(handle)
+        return {}
+
+
+def versions() -> dict[str, Any]:
+    out: dict[str, Any] = {"python": sys.version.split()[0]}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:
+        pass
+    try:
+        import torchcodec
+
+        out["torchcodec"] = torchcodec.__version__
+        with contextlib.suppress(Exception):
+            from torchcodec._core import get_ffmpeg_library_versions
+
+            libs = get_ffmpeg_library_versions()
+            out["torchcodec_ffmpeg"] = libs.get("ffmpeg_version") or str(libs)
+    except ImportError:
+        pass
+    try:
+        import decord
+
+        out["decord"] = decord.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def handle_request(req: dict[str, Any], handles: Handles, peers: Any = make_peer) -> dict[str, Any]:
+    """Run one request; failures become ``{"error": ...}`` so one peer's crash on one
+    file costs only that cell."""
+    try:
+        op = req["op"]
+        if op == "versions":
+            return versions()
+        if op == "trim":
+            trim_memory()
+            return {}
+        if op == "open":
+            return handles.open(req)
+        if op == "read":
+            return handles.read(req)
+        if op == "close":
+            return handles.close(req)
+        if op == "loop":
+            kw = {k: req[k] for k in ("sources", "reads", "seed", "clip", "every")}
+            workers = parallel_loops(loop_worker, req["peer"], req["threads"], req["workers"], **kw)
+            return {"workers": workers}
+        peer = peers(req["peer"], req["threads"])
+        if op == "probe":
+            return probe(peer, req)
+        return bench(peer, req)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {str(exc).strip()[:300]}"}
+
+
+def serve() -> None:
+    """One JSON list of requests per stdin line -> one JSON list of results per line."""
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed (C libraries included) goes to stderr
+    handles = Handles()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        results = [handle_request(req, handles) for req in json.loads(line)]
+        out.write(json.dumps(results) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
