@@ -199,10 +199,11 @@ class RunPackets:
         self.source = source
         self.table = table
         self._ahead: deque[tuple[range, Future[list[bytes]]]] = deque()
+        self._todo: deque[range] = deque()
         self._pool: ThreadPoolExecutor | None = None
         batches = [b for run in runs for b in _batches(table, run.start, run.stop)]
         if source.fetch_ahead and len(batches) > 1:
-            self._todo = deque(batches)
+            self._todo.extend(batches)
             self._pool = ThreadPoolExecutor(PREFETCH_DEPTH, thread_name_prefix="hubcli-fetch")
             self._fill()
 
@@ -220,7 +221,8 @@ class RunPackets:
             yield from _check_batch(self.source, self.table, batch, self._blobs(batch))
 
     def _fill(self) -> None:
-        assert self._pool is not None
+        if self._pool is None:
+            return
         while self._todo and len(self._ahead) < PREFETCH_DEPTH:
             batch = self._todo.popleft()
             future = self._pool.submit(_fetch_batch, self.source, self.table, batch)
@@ -234,6 +236,11 @@ class RunPackets:
             future = self._ahead.popleft()[1]
             self._fill()
             return future.result()
+        # Not asked for yet (the skipped batches held the queue): take it, and what
+        # the decoder skipped, off the plan, so that no batch is fetched twice.
+        while self._todo and self._todo[0].start <= batch.start:
+            self._todo.popleft()
+        self._fill()
         return _fetch_batch(self.source, self.table, batch)
 
 

@@ -29,12 +29,14 @@ class BytesSource:
         self.fetch_ahead = fetch_ahead
         self.reads: list[tuple[int, int]] = []
         self.threads: set[str] = set()
+        self.readers: list[str] = []  # the thread of each read
         self.lock = threading.Lock()
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         with self.lock:
             self.reads.extend(ranges)
             self.threads.add(threading.current_thread().name)
+            self.readers.extend([threading.current_thread().name] * len(ranges))
         return [self.data[a:b] for a, b in ranges]
 
     def damaged(self, packet: int) -> Exception:
@@ -152,3 +154,21 @@ def test_a_failed_read_reaches_the_caller(small_batches):
         assert len(list(packets(20, 25))) == 5
         with pytest.raises(OSError, match="connection reset"):
             list(packets(40, 50))
+
+
+def test_a_long_run_left_early_fetches_nothing_twice(small_batches):
+    data = _data(120)
+    source = BytesSource(data, fetch_ahead=True)
+    table = _table(120, data)
+    runs = [Run(0, 60, frozenset({0})), Run(90, 99, frozenset({98}))]  # 20 batches, then 3
+    with RunPackets(source, table, runs) as packets:
+        assert next(packets(0, 60)) == data[:PACKET]  # left after its first packet
+        tail = list(packets(90, 99))
+    assert tail == _expected(data, [runs[1]])
+    assert len(source.reads) == len(set(source.reads))  # no range read twice
+    # Only the first run's batches that were already in flight were wasted.
+    wasted = [a for a, _ in source.reads if a < 90 * PACKET]
+    assert len(wasted) <= 1 + reader_mod.PREFETCH_DEPTH
+    # After the skip the reads go on ahead: the later batches came from fetch threads.
+    late = [t for (a, _), t in zip(source.reads, source.readers, strict=True) if a > 90 * PACKET]
+    assert late and all(t.startswith("hubcli-fetch") for t in late)
