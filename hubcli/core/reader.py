@@ -198,12 +198,12 @@ class RunPackets:
     def __init__(self, source: ByteSource, table: FrameTable, runs: Sequence[Run]) -> None:
         self.source = source
         self.table = table
-        self._ahead: deque[tuple[range, Future[list[bytes]]]] = deque()
+        self._ahead: deque[tuple[range, Future[_Fetched]]] = deque()
         self._todo: deque[range] = deque()
         self._pool: ThreadPoolExecutor | None = None
-        batches = [b for run in runs for b in _batches(table, run.start, run.stop)]
-        if source.fetch_ahead and len(batches) > 1:
-            self._todo.extend(batches)
+        if source.fetch_ahead:
+            self._todo.extend(b for run in runs for b in _batches(table, run.start, run.stop))
+        if len(self._todo) > 1:
             self._pool = ThreadPoolExecutor(PREFETCH_DEPTH, thread_name_prefix="hubcli-fetch")
             self._fill()
 
@@ -218,7 +218,7 @@ class RunPackets:
 
     def __call__(self, start: int, stop: int) -> Iterator[bytes]:
         for batch in _batches(self.table, start, stop):
-            yield from _check_batch(self.source, self.table, batch, self._blobs(batch))
+            yield from _check_batch(self.source, self.table, batch, self._fetched(batch))
 
     def _fill(self) -> None:
         if self._pool is None:
@@ -228,7 +228,7 @@ class RunPackets:
             future = self._pool.submit(_fetch_batch, self.source, self.table, batch)
             self._ahead.append((batch, future))
 
-    def _blobs(self, batch: range) -> list[bytes]:
+    def _fetched(self, batch: range) -> _Fetched:
         # A run the decoder left early skips its remaining batches: drop them.
         while self._ahead and self._ahead[0][0].start < batch.start:
             self._ahead.popleft()[1].cancel()
@@ -244,21 +244,30 @@ class RunPackets:
         return _fetch_batch(self.source, self.table, batch)
 
 
-def _fetch_batch(source: ByteSource, table: FrameTable, batch: range) -> list[bytes]:
-    """The bytes of ``batch``'s packets, as merged ranges (see ``coalesce``)."""
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A batch's merged ranges, which of them holds each packet, and their bytes."""
+
+    ranges: list[tuple[int, int]]
+    owner: list[int]
+    blobs: list[bytes]
+
+
+def _fetch_batch(source: ByteSource, table: FrameTable, batch: range) -> _Fetched:
+    """Read the packets of ``batch`` as merged ranges (see ``coalesce``)."""
     offsets = table.offset[batch.start : batch.stop]
     sizes = table.size[batch.start : batch.stop].astype(np.int64)
-    ranges, _ = coalesce(offsets, sizes, source.coalesce_gap)
-    return source.read(ranges)
+    ranges, owner = coalesce(offsets, sizes, source.coalesce_gap)
+    return _Fetched(ranges, owner, source.read(ranges))
 
 
 def _check_batch(
-    source: ByteSource, table: FrameTable, batch: range, blobs: list[bytes]
+    source: ByteSource, table: FrameTable, batch: range, fetched: _Fetched
 ) -> Iterator[bytes]:
     """Cut ``batch``'s packets out of the merged ranges read for it; check each CRC-32."""
     offsets = table.offset[batch.start : batch.stop]
     sizes = table.size[batch.start : batch.stop].astype(np.int64)
-    ranges, owner = coalesce(offsets, sizes, source.coalesce_gap)
+    ranges, owner, blobs = fetched.ranges, fetched.owner, fetched.blobs
     for n, i in enumerate(batch):
         r = owner[n]
         lo = int(offsets[n]) - ranges[r][0]

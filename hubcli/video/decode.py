@@ -18,10 +18,10 @@ from av.video.reformatter import VideoReformatter
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_KEYFRAME, FrameTable
 from hubcli.video.nal import is_disposable, nal_length_size
-from hubcli.video.plan import Run, plan_runs
 
 if TYPE_CHECKING:
     from hubcli.format.segment import CodecParams
+    from hubcli.video.plan import Run
 
 #: Yields the bytes of packets ``start..stop-1``, in decode order.
 PacketReader = Callable[[int, int], Iterator[bytes]]
@@ -109,9 +109,9 @@ class Picture:
 
     __slots__ = ("_convert", "_frame", "_rgb")
 
-    def __init__(self, frame: av.VideoFrame, convert: Converter | None = None) -> None:
+    def __init__(self, frame: av.VideoFrame, convert: Converter) -> None:
         self._frame = frame
-        self._convert = convert or Converter()
+        self._convert = convert
         self._rgb: av.VideoFrame | None = None
 
     @property
@@ -152,18 +152,16 @@ class Picture:
 def decode_frames(
     params: CodecParams,
     table: FrameTable,
-    frames: np.ndarray | Sequence[Run],
+    runs: Sequence[Run],
     read_packets: PacketReader,
     sink: FrameSink,
     *,
     where: str,
 ) -> None:
-    """Decode every frame number in ``frames`` and hand each (once) to ``sink``.
-    ``frames`` may also be the runs ``plan_runs`` made of them (a caller that reads
-    ahead plans first)."""
+    """Decode the wanted frames of ``runs`` (``plan_runs``; the caller plans, so that
+    its packet reader can fetch ahead) and hand each, once, to ``sink``."""
     skip = _Disposable(params)
     convert = Converter()
-    runs = plan_runs(table, frames) if isinstance(frames, np.ndarray) else frames
     for run in runs:
         _decode_run(params, table, run, read_packets, sink, where, skip, convert)
 

@@ -22,6 +22,7 @@ from hubcli.format.frames import FLAG_DISCARD, FLAG_KEYFRAME, FrameTable
 from hubcli.format.segment import CodecParams, LinkInfo, SampleRecord
 from hubcli.video.containers import SNIFF_BYTES, matroska_declared_end, sniff_container
 from hubcli.video.decode import Picture, decode_frames
+from hubcli.video.plan import plan_runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -320,4 +321,5 @@ def _check_decodes(
                 f"{indexed.codec.width}x{indexed.codec.height} (size changes are not supported)"
             )
 
-    decode_frames(indexed.codec, table, np.array([0, last]), read_packets, sink, where=name)
+    runs = plan_runs(table, np.array([0, last]))
+    decode_frames(indexed.codec, table, runs, read_packets, sink, where=name)
