@@ -1,23 +1,37 @@
 """Named credentials: which secrets a creds key has in this process and on this machine.
 
 A dataset stores key *names* only (format_spec/links.md). Secrets come from
-``populate_creds`` (this process), from the per-user store for managed keys
-(``$XDG_CONFIG_HOME/hubcli/credentials.json``, mode 0600 in a 0700 folder, keyed by
-dataset id and key name), or from the environment for the reserved key ``ENV``.
-Nothing here ever prints a secret: ``Secrets.__repr__`` redacts them.
+``populate_creds`` (this process), from the per-user store for managed keys, or from
+the environment for the reserved key ``ENV``. Nothing here ever prints a secret:
+``Secrets.__repr__`` redacts them.
+
+The store, ``$XDG_CONFIG_HOME/hubcli/credentials.json`` (default ``~/.config``), keeps a
+managed key's secrets under the dataset's id *and location* (its URL or real path): a
+copy of a dataset elsewhere shows the same id, and must not get the owner's secrets to
+read objects of its choosing. The store is trusted only as ssh trusts ``~/.ssh``: a
+regular file, mode 0600, in a 0700 folder, both the user's own and neither a symbolic
+link; anything else is refused, never used or repaired (a store others could read may
+have leaked, one they could write may hold their entries: the user must look). Writers
+take an exclusive ``flock`` on ``credentials.json.lock`` and re-read under it, then
+replace the file atomically, so concurrent ``populate_creds`` calls all land.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import re
 import secrets as _random
+import stat
+import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from hubcli.errors import CredentialsError
+from hubcli.errors import CredentialsError, HubcliWarning
 
 ENV = "ENV"
 KEY_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -100,58 +114,224 @@ def secrets_from_env(key: str) -> Secrets:
     return Secrets(found)
 
 
+STORE_NAME = "credentials.json"
+STORE_VERSION = 2
+#: A store is a few kB; anything far larger is not one (and is not read into memory).
+MAX_STORE_BYTES = 16 << 20
+_SCHEMES = {"s3a": "s3", "gs": "gcs"}
+
+
 def store_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "hubcli" / "credentials.json"
+    return Path(base) / "hubcli" / STORE_NAME
 
 
-def _load() -> dict[str, Any]:
-    path = store_path()
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {"version": 1, "datasets": {}}
-    except (OSError, ValueError):
-        raise CredentialsError(
-            f"the credential store {path} is unreadable",
-            hint="remove it and populate the keys again",
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
-        raise CredentialsError(
-            f"the credential store {path} is damaged", hint="remove it and populate the keys again"
-        )
-    return data
+def location_of(dataset_url: str) -> str:
+    """Where a dataset is, as its managed secrets are bound to it: its URL (``gs://``
+    written ``gcs://``, no trailing ``/``), or for a local dataset its real path."""
+    scheme, sep, rest = dataset_url.partition("://")
+    if not sep:
+        return os.path.realpath(dataset_url)
+    scheme = scheme.lower()
+    if scheme == "file":
+        return os.path.realpath(rest)
+    return f"{_SCHEMES.get(scheme, scheme)}://{rest.strip('/')}"
 
 
-def load_managed(dataset_id: str, key: str) -> Secrets | None:
-    """The stored secrets of a managed key, or None."""
-    keys = _load()["datasets"].get(dataset_id)
-    entry = keys.get(key) if isinstance(keys, dict) else None
+def load_managed(dataset_id: str, dataset_url: str, key: str) -> Secrets | None:
+    """The stored secrets of a managed key of the dataset at ``dataset_url``, or None."""
+    with _store_folder(create=False) as folder:
+        data = _read(folder) if folder is not None else _empty()
+    entry = _entries(data, dataset_id, location_of(dataset_url)).get(key)
     if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
         return None
     return Secrets(entry)
 
 
-def save_managed(dataset_id: str, key: str, secrets: Mapping[str, str]) -> Path:
-    """Store a managed key's secrets for this user (0600 file in a 0700 folder)."""
+def save_managed(dataset_id: str, dataset_url: str, key: str, secrets: Mapping[str, str]) -> Path:
+    """Store a managed key's secrets for this user, bound to the dataset's location."""
+    location = location_of(dataset_url)
+    with _store_folder(create=True) as folder:
+        assert folder is not None  # created above
+        with _locked(folder):
+            data = _read(folder)  # under the lock: what other writers stored stays
+            _bound_keys(data, dataset_id, location)[key] = dict(secrets)
+            _write(folder, data)
+    return store_path()
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": STORE_VERSION, "datasets": {}}
+
+
+def _bound_keys(data: dict[str, Any], dataset_id: str, location: str) -> dict[str, Any]:
+    """The keys stored for the dataset at ``location``, made if missing (an entry of
+    another shape is replaced)."""
+    datasets = data["datasets"]
+    if not isinstance(datasets.get(dataset_id), dict):
+        datasets[dataset_id] = {}
+    if not isinstance(datasets[dataset_id].get(location), dict):
+        datasets[dataset_id][location] = {}
+    keys: dict[str, Any] = datasets[dataset_id][location]
+    return keys
+
+
+def _entries(data: dict[str, Any], dataset_id: str, location: str) -> dict[str, Any]:
+    by_location = data["datasets"].get(dataset_id)
+    keys = by_location.get(location) if isinstance(by_location, dict) else None
+    return keys if isinstance(keys, dict) else {}
+
+
+# --- the store on disk: opened only through the folder's descriptor, never through a link
+
+
+@contextmanager
+def _store_folder(*, create: bool) -> Iterator[int | None]:
+    """A descriptor of the store's folder, checked (None: no folder, and not ``create``).
+    Every later open is relative to it, so a folder swapped for a link afterwards is
+    never followed."""
+    folder = store_path().parent
+    if create:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = None
+    except OSError as exc:
+        raise _open_failure(folder, exc) from None
+    if fd is None:
+        yield None
+        return
+    try:
+        _check_private(folder, os.fstat(fd), folder=True)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _locked(folder: int) -> Iterator[None]:
+    """An exclusive lock on ``credentials.json.lock`` beside the store."""
+    name = f"{STORE_NAME}.lock"
+    path = store_path().with_name(name)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(name, flags, 0o600, dir_fd=folder)
+    except OSError as exc:
+        raise _open_failure(path, exc) from None
+    try:
+        _check_private(path, os.fstat(fd), folder=False)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _read(folder: int) -> dict[str, Any]:
     path = store_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path.parent, 0o700)
-    data = _load()
-    keys = data["datasets"].get(dataset_id)
-    if not isinstance(keys, dict):
-        keys = data["datasets"][dataset_id] = {}
-    keys[key] = dict(secrets)
-    temp = path.with_name(f".{path.name}.{_random.token_hex(6)}.partial")
-    # Created 0600 from the start (no window where another user could read it).
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        # O_NONBLOCK: a FIFO put in its place must not hang the open.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(STORE_NAME, flags, dir_fd=folder)
+    except FileNotFoundError:
+        return _empty()
+    except OSError as exc:
+        raise _open_failure(path, exc) from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        _check_private(path, info, folder=False)
+        raw = f.read(MAX_STORE_BYTES + 1)
+    return _parse(path, raw)
+
+
+def _parse(path: Path, raw: bytes) -> dict[str, Any]:
+    damaged = CredentialsError(
+        f"the credential store {path} is damaged", hint="remove it and populate the keys again"
+    )
+    if len(raw) > MAX_STORE_BYTES:
+        raise damaged
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise damaged from None
+    if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
+        raise damaged
+    version = data.get("version")
+    if version == 1:
+        return _legacy(path, data)
+    if version != STORE_VERSION:
+        raise CredentialsError(
+            f"the credential store {path} has version {version!r}; this hubcli reads "
+            f"version {STORE_VERSION}",
+            hint="use the hubcli that wrote it, or remove the file and populate the keys again",
+        )
+    return data
+
+
+def _legacy(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """A store of hubcli 0.2: secrets bound to a dataset id only, which any copy of the
+    dataset shows. They are not used (nor kept at the next write): said once."""
+    if data["datasets"]:
+        warnings.warn(
+            f"the credential store {path} was written by hubcli 0.2: its secrets are not "
+            "bound to a dataset's location and are no longer used; populate the managed "
+            "keys again (hubcli creds populate DATASET KEY)",
+            HubcliWarning,
+            stacklevel=2,
+        )
+    return _empty()
+
+
+def _write(folder: int, data: dict[str, Any]) -> None:
+    """Replace the store atomically: a 0600 temp file beside it, fsynced, renamed."""
+    temp = f".{STORE_NAME}.{_random.token_hex(6)}.partial"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, 0o600, dir_fd=folder)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temp, path)
+        os.replace(temp, STORE_NAME, src_dir_fd=folder, dst_dir_fd=folder)
+        os.fsync(folder)  # the rename itself survives a crash
     finally:
-        temp.unlink(missing_ok=True)
-    os.chmod(path, 0o600)
-    return path
+        with suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=folder)
+
+
+def _check_private(path: Path, info: os.stat_result, *, folder: bool) -> None:
+    """Refuse what is not the user's own private file (mode 0600) or folder (0700)."""
+    kind, mode = ("folder", 0o700) if folder else ("file", 0o600)
+    if not (stat.S_ISDIR if folder else stat.S_ISREG)(info.st_mode):
+        raise _refused(path, f"is not a regular {kind}", "remove it")
+    if info.st_uid != os.geteuid():
+        raise _refused(
+            path,
+            f"belongs to another user (uid {info.st_uid})",
+            "remove it, or point XDG_CONFIG_HOME at a folder of your own",
+        )
+    loose = stat.S_IMODE(info.st_mode) & 0o077
+    if loose:
+        raise _refused(
+            path,
+            f"is open to other users (mode {stat.S_IMODE(info.st_mode):o})",
+            f"run: chmod {mode:o} {path}, and replace its secrets if others could read them",
+        )
+
+
+def _open_failure(path: Path, exc: OSError) -> CredentialsError:
+    # O_NOFOLLOW on a link: ELOOP (ENOTDIR when O_DIRECTORY is checked first).
+    if path.is_symlink():
+        return _refused(path, "is a symbolic link", "remove the link; hubcli makes its own")
+    if exc.errno == errno.ENOTDIR:
+        return _refused(path, "is not a folder", "remove it; hubcli makes its own")
+    return CredentialsError(
+        f"the credential store {path} cannot be opened ({exc.strerror})",
+        hint="check its permissions, or remove it and populate the keys again",
+    )
+
+
+def _refused(path: Path, problem: str, fix: str) -> CredentialsError:
+    return CredentialsError(f"refusing the credential store: {path} {problem}", hint=fix)

@@ -8,6 +8,8 @@ and carry a ``hint`` with the fix; the CLI prints ``str(exc)`` as one line.
 
 from __future__ import annotations
 
+from hubcli.redaction import redact
+
 
 class HubcliError(Exception):
     """An error in the user's data or arguments. CLI: one stderr line, exit 1."""
@@ -17,9 +19,12 @@ class HubcliError(Exception):
     source_index: int | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Messages quote URLs and library texts: no secret may reach anyone who prints
+        # the error (hubcli/redaction.py).
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else redact(hint)
 
     def __str__(self) -> str:
         return f"{self.message}; {self.hint}" if self.hint else self.message
@@ -51,6 +56,11 @@ class ConflictError(HubcliError):
 
 class StorageError(HubcliError, OSError):
     """The storage backend failed (permissions, disk full, network)."""
+
+
+class UnsafeEntryError(StorageError):
+    """A symbolic link or a special file (FIFO, socket, device) under a local dataset
+    root: hubcli never follows, opens or removes one (format_spec/layout.md)."""
 
 
 class TensorNotFoundError(HubcliError, LookupError):

@@ -66,10 +66,10 @@ def install(kill_at: int) -> _Steps:
     original = local_module.LocalStore._temp_file
 
     @contextmanager
-    def temp_file(self: Any, path: Any) -> Any:
+    def temp_file(self: Any, key: str) -> Any:
         steps.step()  # creating the temp file (and its folders)
-        with original(self, path) as (temp, f):
-            yield temp, _CountingFile(f, steps)
+        with original(self, key) as (folder, temp, name, f):
+            yield folder, temp, name, _CountingFile(f, steps)
 
     local_module.LocalStore._temp_file = temp_file  # type: ignore[method-assign]
     return steps

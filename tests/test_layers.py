@@ -1,4 +1,5 @@
-"""The import rule of STYLE.md §8.1: errors <- format <- storage <- video <- core <- cli."""
+"""The import rule of STYLE.md §8.1: redaction <- errors <- format <- storage <- video <-
+core <- cli. ``redaction`` is below ``errors``: every HubcliError redacts its message."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hubcli"
 ORDER = [
+    "redaction",
     "errors",
     "format",
     "storage",
@@ -21,6 +23,7 @@ ORDER = [
 ]  # api: __init__
 # What each layer may import from outside hubcli, beyond the standard library.
 THIRD_PARTY = {
+    "redaction": set(),
     "errors": set(),
     "format": {"msgpack", "numpy"},
     "storage": {"fsspec"},

@@ -6,6 +6,7 @@ error translation happens once, in :class:`HubcliGroup`.
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import Any
@@ -20,6 +21,7 @@ from typer.core import TyperGroup
 import hubcli
 from hubcli.cli import output
 from hubcli.errors import HubcliError
+from hubcli.redaction import RedactingFilter, format_exception
 
 EXIT_INTERRUPTED = 130
 
@@ -92,13 +94,42 @@ def root(
     output.SETTINGS.debug = debug
     output.SETTINGS.quiet = quiet
     warnings.showwarning = _show_warning
-    if debug:
-        import logging
+    _setup_logging(debug)
 
-        # hubcli's own debug log only: botocore and aiohttp log request headers at
-        # DEBUG, which hold key ids and signatures.
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        logging.getLogger("hubcli").setLevel(logging.DEBUG)
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (CliRunner swaps it per run);
+    every record is redacted first: debug lines quote library exceptions, URLs and all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(RedactingFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _setup_logging(debug: bool) -> None:
+    """One redacting stderr handler on the root logger (replacing ours from an earlier
+    run in this process). Without --debug only hubcli's own warnings pass: an error is
+    one line, and libraries log tracebacks of failures we report ourselves (gcsfs's
+    "out of retries"). With --debug: hubcli's debug log and the libraries' warnings;
+    never their debug logs, whose request headers hold key ids and signatures."""
+    root_logger = logging.getLogger()
+    for old in [h for h in root_logger.handlers if isinstance(h, _StderrHandler)]:
+        root_logger.removeHandler(old)
+    handler = _StderrHandler()
+    fmt = "%(levelname)s:%(name)s:%(message)s" if debug else "%(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    if not debug:
+        handler.addFilter(logging.Filter("hubcli"))
+    root_logger.addHandler(handler)
+    root_logger.setLevel(logging.WARNING)
+    logging.getLogger("hubcli").setLevel(logging.DEBUG if debug else logging.NOTSET)
 
 
 def _show_warning(
@@ -111,7 +142,8 @@ from hubcli.cli import commands  # noqa: E402,F401 - registers the commands on a
 
 
 def main() -> None:
-    """Console-script entry point: only bugs and Ctrl-C reach the handlers here."""
+    """Console-script entry point: only bugs, Ctrl-C and errors under --debug reach the
+    handlers here."""
     debug = "--debug" in sys.argv[1:]
     try:
         app()
@@ -119,7 +151,11 @@ def main() -> None:
         output.error("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
+        code = exc.exit_code if isinstance(exc, HubcliError) else 1
         if debug:
-            raise
+            # Printed here, not by Python's hook: the chain quotes library texts (URLs
+            # with their signatures), and Typer replaces sys.excepthook on every run.
+            sys.stderr.write(format_exception(exc))
+            sys.exit(code)
         output.error(f"internal error: {type(exc).__name__}: {exc}; re-run with --debug")
         sys.exit(1)

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -199,7 +199,7 @@ def info(
     elif isinstance(target, SampleView):
         _sample_info([target], json_, single=True)
     else:
-        _sample_info(target.samples, json_, single=False)
+        _sample_info(_located(target), json_, single=False)
 
 
 @app.command()
@@ -308,11 +308,18 @@ def _emit(json_: bool, document: dict[str, Any], lines: list[str]) -> None:
 def _views(ds: hubcli.Dataset, selector: str) -> list[SampleView]:
     """Every sample view the selector names (a tensor: all of its samples)."""
     target = ds.select(selector)
-    if isinstance(target, SampleView):
-        return [target]
-    if isinstance(target, Tensor):
-        return list(target)
-    return target.samples
+    return [target] if isinstance(target, SampleView) else _located(target)
+
+
+def _located(views: Iterable[SampleView]) -> list[SampleView]:
+    """The views, each located in its segment as the list grows: a length the segments
+    do not back (a damaged manifest) fails at the first missing sample, before the list
+    holds more views than the dataset has samples."""
+    located = []
+    for view in views:
+        view.record()
+        located.append(view)
+    return located
 
 
 def _read_source_list(spec: str) -> list[tuple[str, int]]:
@@ -512,7 +519,9 @@ def _serve_until_interrupted(
         output.print_lines([url])
         sys.stdout.flush()
         if not no_browser:
-            webbrowser.open(url)
+            # The browser gets a private file that redirects to ``url``: its argv is
+            # public (ps), so the token must not be in it (stdout is the user's).
+            webbrowser.open(server.launch_url(url))
         try:
             while True:
                 time.sleep(3600)
@@ -543,6 +552,8 @@ def verify(
             f"{p.tensor}[{p.index}]: {p.reason}"
             if p.index is not None
             else f"{p.tensor}: {p.reason}"
+            if p.tensor
+            else p.reason
             for p in report.problems
         ]
         state = "ok" if report.ok else f"{len(report.problems)} corrupt"

@@ -53,7 +53,8 @@ def populate(
     json_: JsonOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
-    """Store a managed key's secrets for later commands on this machine (0600 file).
+    """Store a managed key's secrets for later commands on this machine (0600 file),
+    bound to this dataset's location: a copy elsewhere does not get them.
 
     Example: hubcli creds populate ./clips MY_S3 --file creds.json
     """
@@ -70,16 +71,18 @@ def populate(
         )
     secrets = secrets_from_env(key) if env else parse_secrets(read_creds(file), key)
     ds.populate_creds(key, secrets)
+    bound_to = next(k["bound_to"] for k in ds.creds_keys if k["name"] == key)
     _emit(
         json_,
-        {"key": key, "fields": sorted(secrets)},
-        f"populated creds key {key!r} ({', '.join(sorted(secrets))})",
+        {"key": key, "fields": sorted(secrets), "bound_to": bound_to},
+        f"populated creds key {key!r} ({', '.join(sorted(secrets))}) for {bound_to}",
     )
 
 
 @creds_app.command("list")
 def list_keys(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt = None) -> None:
-    """Key names, whether each is managed and populated here (never the secrets).
+    """Key names, whether each is managed and populated here, and where a managed key's
+    secrets are bound (never the secrets).
 
     Example: hubcli creds list ./clips
     """
@@ -90,8 +93,8 @@ def list_keys(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt 
     else:
         output.print_table(
             "creds keys",
-            ["key", "managed", "populated"],
-            [[k["name"], k["managed"], k["populated"]] for k in keys],
+            ["key", "managed", "populated", "bound to"],
+            [[k["name"], k["managed"], k["populated"], k["bound_to"] or "-"] for k in keys],
         )
 
 

@@ -1,9 +1,15 @@
 """Where CLI output goes: results to stdout (plain, Rich tables, or one JSON document),
-progress, warnings and errors to stderr. Rich honours NO_COLOR by itself."""
+progress, warnings and errors to stderr. Rich honours NO_COLOR by itself.
+
+Every string here may come from data (a file name, a path, a URL, a reason naming them),
+so it is printed as text, never as Rich markup, and with control characters escaped.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +25,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
+
+from hubcli.redaction import redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -35,39 +44,90 @@ class Settings:
 SETTINGS = Settings()
 
 
+# What a terminal obeys instead of showing: C0 controls (ESC starts colour, cursor and
+# OSC 8 hyperlink sequences; \r rewrites the line), DEL, C1 controls (\x9b is an 8-bit
+# CSI), and the Unicode bidi controls and line separators that reorder or break the
+# shown text (the "Trojan Source" characters).
+_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+UNSAFE_CHARS = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
+# json.dumps escapes C0 itself; the rest it writes raw (and its indent needs "\n").
+_JSON_UNSAFE_CHARS = re.compile(f"[{_BEYOND_C0}]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every character of UNSAFE_CHARS written as a visible escape
+    (``\\x1b``, ``\\u202e``), so data is shown, never obeyed by the terminal."""
+    return UNSAFE_CHARS.sub(_escape_char, text)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def plain(value: object) -> Text:
+    """A value from data as Rich text: no markup, emoji codes or highlighting applied."""
+    return Text(escape_control(str(value)))
+
+
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=True)
+    # markup/emoji/highlight off: a str that reaches print() by mistake is still text.
+    return Console(file=sys.stdout, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, stderr=True, soft_wrap=True)
+    return Console(
+        file=sys.stderr, stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False
+    )
 
 
 def print_json(document: Any) -> None:
-    """Exactly one JSON document on stdout."""
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    """Exactly one JSON document on stdout. Non-finite floats (a crafted fps) become
+    null, as JSON has no NaN; DEL, C1 and bidi controls are \\u-escaped like the C0 ones
+    json escapes itself (they only occur inside strings, so the data is unchanged)."""
+    text = json.dumps(_finite(document), indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write(_JSON_UNSAFE_CHARS.sub(_json_escape_char, text) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float, however deeply nested, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _json_escape_char(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def print_lines(lines: list[str]) -> None:
-    """Plain values for shell scripts: no markup, no wrapping."""
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    """Plain values for shell scripts: no markup, no wrapping, control characters escaped
+    (a newline inside a value cannot start a new line)."""
+    sys.stdout.write("".join(f"{escape_control(line)}\n" for line in lines))
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+    """A Rich table whose title and cells are text (``[/]`` in a path is shown, not parsed)."""
+    table = Table(title=plain(title), title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(plain(column))
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(plain(cell) for cell in row))
     stdout_console().print(table)
 
 
 def error(message: str) -> None:
-    stderr_console().print(f"error: {message}", markup=False, highlight=False)
+    """The one place the CLI prints an error: redacted (hubcli/redaction.py), since
+    "internal error" lines quote library texts that may hold a signed URL."""
+    stderr_console().print(f"error: {redact(message)}", markup=False, highlight=False)
 
 
 def warn(message: str) -> None:
-    stderr_console().print(f"warning: {message}", markup=False, highlight=False)
+    stderr_console().print(f"warning: {redact(message)}", markup=False, highlight=False)
 
 
 def human_bytes(n: int) -> str:

@@ -12,8 +12,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from hubcli.errors import ConflictError, DatasetNotFoundError
+from hubcli.errors import ConflictError, CorruptDatasetError, DatasetNotFoundError
 from hubcli.format import keys
+from hubcli.format.limits import MAX_MANIFEST_BYTES
 from hubcli.format.manifest import Manifest, encode_manifest, parse_manifest
 from hubcli.format.version import check_writable, parse_format_version
 
@@ -35,10 +36,9 @@ def latest_version(store: Store) -> int | None:
 
 def read_manifest(store: Store, version: int) -> Manifest:
     key = keys.version_key(version)
-    manifest = parse_manifest(store.get(key), store.describe(key))
+    data = store.get_limited(key, MAX_MANIFEST_BYTES, "manifest")
+    manifest = parse_manifest(data, store.describe(key))
     if manifest.version != version:
-        from hubcli.errors import CorruptDatasetError
-
         raise CorruptDatasetError(f"{store.describe(key)}: holds version {manifest.version}")
     return manifest
 
@@ -122,7 +122,9 @@ def _newest(store: Store, base: Manifest) -> Manifest:
 
 def remove_dataset(store: Store) -> None:
     """Delete a dataset's keys, oldest version first: until the newest manifest goes, the
-    dataset stays readable; after it, the leftovers are unreachable."""
-    for key in store.list(keys.VERSIONS_PREFIX):
+    dataset stays readable; after it, the leftovers are unreachable. Everything is
+    listed before anything is deleted, so a listing that refuses an entry (a link, a
+    special file) leaves the dataset whole."""
+    doomed = store.list(keys.VERSIONS_PREFIX) + store.list(keys.TENSORS_PREFIX)
+    for key in doomed:
         store.delete(key)
-    store.delete_prefix(keys.TENSORS_PREFIX)

@@ -11,7 +11,15 @@ from hubcli.core.links import open_link
 from hubcli.core.playback import player
 from hubcli.core.reader import ByteSource, ReadCache, SampleReader
 from hubcli.core.tensor import Tensor
-from hubcli.creds import ENV, Secrets, check_key_name, load_managed, parse_secrets, save_managed
+from hubcli.creds import (
+    ENV,
+    Secrets,
+    check_key_name,
+    load_managed,
+    location_of,
+    parse_secrets,
+    save_managed,
+)
 from hubcli.errors import (
     CredentialsError,
     DatasetExistsError,
@@ -197,10 +205,16 @@ class Dataset:
     # --- credentials keys (format_spec/links.md §3) -----------------------------------
     @property
     def creds_keys(self) -> list[dict[str, Any]]:
-        """Each key's name, whether it is managed, and whether secrets are available to
-        this process. Never the secrets."""
+        """Each key's name, whether it is managed, whether secrets are available to this
+        process, and for a managed key the location its stored secrets are bound to (this
+        dataset's URL or real path). Never the secrets."""
         return [
-            {"name": k.name, "managed": k.managed, "populated": self._has_secrets(k.name)}
+            {
+                "name": k.name,
+                "managed": k.managed,
+                "populated": self._has_secrets(k.name),
+                "bound_to": location_of(self.path) if k.managed else None,
+            }
             for k in self._manifest.creds_keys
         ]
 
@@ -224,13 +238,14 @@ class Dataset:
 
     def populate_creds(self, name: str, creds: Mapping[str, str]) -> None:
         """Give key ``name`` its secrets: for this process, and for a managed key also
-        in this user's credential store (mode 0600). Fields: ``aws_access_key_id``,
+        in this user's credential store (mode 0600), bound to this dataset's id and
+        location: a copy elsewhere does not get them. Fields: ``aws_access_key_id``,
         ``aws_secret_access_key``, ``aws_session_token``, ``endpoint_url``, ``region``,
         ``token`` (GCS or Google Drive)."""
         key = self._known_key(name)
         secrets = parse_secrets(creds, name)
         if key.managed:
-            save_managed(self._manifest.dataset_id, name, secrets)
+            save_managed(self._manifest.dataset_id, self.path, name, secrets)
         self._populated[name] = secrets
         self._links.clear()
 
@@ -248,7 +263,7 @@ class Dataset:
     def _has_secrets(self, name: str) -> bool:
         key = self._manifest.creds_key(name)
         return name in self._populated or bool(
-            key and key.managed and load_managed(self._manifest.dataset_id, name)
+            key and key.managed and load_managed(self._manifest.dataset_id, self.path, name)
         )
 
     def secrets_for(self, name: str | None) -> tuple[Mapping[str, Any] | None, bool]:
@@ -260,14 +275,17 @@ class Dataset:
         key = self._known_key(name)
         if name in self._populated:
             return self._populated[name], False
-        if key.managed and (stored := load_managed(self._manifest.dataset_id, name)):
+        if key.managed and (stored := load_managed(self._manifest.dataset_id, self.path, name)):
             return stored, False
-        hint = (
-            f"run: hubcli creds populate {self.path} {name} --env (or --file CREDS.json)"
-            if key.managed
-            else f"call ds.populate_creds({name!r}, {{...}}) in this process"
+        if not key.managed:
+            hint = f"call ds.populate_creds({name!r}, {{...}}) in this process"
+            raise CredentialsError(f"creds key {name!r} is not populated", hint=hint)
+        # Managed secrets are bound to where the dataset is: a moved or copied dataset
+        # (or a hostile one reusing this id) has none until populated there.
+        raise CredentialsError(
+            f"creds key {name!r} is not populated for {location_of(self.path)}",
+            hint=f"run: hubcli creds populate {self.path} {name} --env (or --file CREDS.json)",
         )
-        raise CredentialsError(f"creds key {name!r} is not populated", hint=hint)
 
     def open_link(self, record: SampleRecord, label: str) -> ByteSource:
         """The bytes of a linked sample, its object's identity checked once per object."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hubcli.errors import FrameIndexError
+
+if TYPE_CHECKING:
+    from types import EllipsisType
 
 
 def normalize_positions(index: Any, length: int, what: str, where: str) -> tuple[np.ndarray, bool]:
@@ -17,10 +20,9 @@ def normalize_positions(index: Any, length: int, what: str, where: str) -> tuple
     (which drops an axis, as in numpy). ``what`` ("frame", "sample") and ``where``
     ("videos[0]") name things in errors.
     """
-    if index is Ellipsis:
-        return np.arange(length, dtype=np.int64), False
-    if isinstance(index, slice):
-        return np.arange(length, dtype=np.int64)[index], False
+    if index is Ellipsis or isinstance(index, slice):
+        selected = selection(index, length)
+        return np.arange(selected.start, selected.stop, selected.step, dtype=np.int64), False
     if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
         return np.array([_check_one(int(index), length, what, where)], dtype=np.int64), True
     if isinstance(index, range):
@@ -31,6 +33,21 @@ def normalize_positions(index: Any, length: int, what: str, where: str) -> tuple
         f"cannot index {what}s of {where} with {type(index).__name__}",
         hint="use an int, a slice, or a list of ints",
     )
+
+
+def selection(index: slice | EllipsisType, length: int) -> range:
+    """The positions a slice (or ``...``) selects, as a range: nothing is allocated, so a
+    length declared by a damaged dataset costs nothing until positions are used."""
+    return range(length) if index is Ellipsis else range(length)[index]
+
+
+def selected_count(index: Any, length: int, what: str, where: str) -> tuple[int, bool]:
+    """How many positions ``index`` selects and whether it is a scalar, without building
+    them for slices."""
+    if index is Ellipsis or isinstance(index, slice):
+        return len(selection(index, length)), False
+    positions, scalar = normalize_positions(index, length, what, where)
+    return len(positions), scalar
 
 
 def _positions_from_array(index: Any, length: int, what: str, where: str) -> np.ndarray:

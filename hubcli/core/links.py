@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hubcli.creds import ENV
 from hubcli.errors import CredentialsError, InvalidSampleError, LinkChangedError
 from hubcli.format.segment import LinkInfo, SampleRecord
-from hubcli.storage.fetch import has_secrets, redact_url
+from hubcli.redaction import has_secrets, redact_url
 from hubcli.storage.links import Identity, LinkedObject, link_kind
 from hubcli.video.index import IndexedVideo, index_video
 
@@ -50,7 +50,9 @@ def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkSourc
     Raises
     ------
     InvalidSampleError
-        The URL carries credentials (user info, a signature) or has an unknown scheme.
+        The URL carries credentials (user info, or a query or fragment parameter whose
+        name looks like one: ``token``, ``sig``, ``X-Amz-Signature``...; see
+        hubcli/redaction.py), which would be stored in the dataset.
     """
     text = os.fspath(url)
     if not isinstance(text, str) or not text:
@@ -116,10 +118,10 @@ def open_link(record: SampleRecord, label: str, secrets_for: SecretsFor) -> Link
     now = obj.identity()
     then = Identity(record.size, record.link.etag, record.link.modified)
     if not now.same_as(then):
-        was, now_tag = then.etag or then.modified, now.etag or now.modified
+        # Nothing about the object now at the URL (size, ETag, time): a hostile dataset
+        # could link any file or object the reader can see and learn them from the error.
         raise LinkChangedError(
-            f"{obj.shown} ({label}) changed since it was appended "
-            f"(size {then.size} -> {now.size}, version {was!r} -> {now_tag!r})",
+            f"{obj.shown} ({label}) changed since it was appended",
             hint="append it again to index the new version",
         )
     return LinkBytes(obj, f"{obj.shown} ({label})")

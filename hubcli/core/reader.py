@@ -18,7 +18,7 @@ import numpy as np
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.frames import FrameTable, decode_frame_table
 from hubcli.format.manifest import LINK_VIDEO
-from hubcli.format.segment import SampleRecord, SegmentHeader, parse_segment_header
+from hubcli.format.segment import ChunkRef, SampleRecord, SegmentHeader, parse_segment_header
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -42,7 +42,11 @@ class SampleLocation:
 
     record: SampleRecord
     segment: SegmentRef
-    chunk_key: str | None
+    chunk: ChunkRef | None
+
+    @property
+    def chunk_key(self) -> str | None:
+        return None if self.chunk is None else self.chunk.key
 
 
 class ByteSource(Protocol):
@@ -138,8 +142,8 @@ class SampleReader:
                 f"the manifest says {seg.count}"
             )
         record = header.samples[index - seg.first]
-        chunk_key = None if record.chunk is None else header.chunks[record.chunk].key
-        return SampleLocation(record, seg, chunk_key)
+        chunk = None if record.chunk is None else header.chunks[record.chunk]
+        return SampleLocation(record, seg, chunk)
 
     def _header(self, seg: SegmentRef) -> SegmentHeader:
         header = self.cache.headers.get(seg.key)

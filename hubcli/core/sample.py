@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hubcli.core.frame_index import normalize_positions
+from hubcli.core.frame_index import normalize_positions, selected_count
 from hubcli.core.playback import player
 from hubcli.core.reader import RunPackets
-from hubcli.errors import InvalidSampleError, RaggedError
+from hubcli.errors import FrameIndexError, InvalidSampleError, RaggedError
 from hubcli.video.decode import Picture, decode_frames
 from hubcli.video.plan import plan_runs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Sequence
 
     from hubcli.core.tensor import Tensor
     from hubcli.format.segment import SampleRecord
@@ -43,19 +43,28 @@ class SampleView:
     @property
     def shape(self) -> tuple[int, ...]:
         """``(frames, height, width, 3)`` of the selection, from the index alone."""
-        _, h, w, c = self.record().shape
-        frames, scalar = self._frames()
-        base: tuple[int, ...] = (h, w, c) if scalar else (len(frames), h, w, c)
+        n, h, w, c = self.record().shape
+        first = self.rest[0] if self.rest else Ellipsis
+        count, scalar = selected_count(first, n, "frame", self.where)
+        base: tuple[int, ...] = (h, w, c) if scalar else (count, h, w, c)
         if len(self.rest) <= 1:
             return base
         # Pixel indices: let numpy work out the shape on a zero-size stand-in.
         stand_in = np.broadcast_to(np.zeros((), np.uint8), base)
-        shape: tuple[int, ...] = stand_in[self._pixel_index(scalar)].shape
+        shape: tuple[int, ...] = self._index_pixels(stand_in, scalar).shape
         return shape
 
-    def _pixel_index(self, scalar: bool) -> tuple[Any, ...]:
-        """Indices after the frame index apply to each frame (the frame axis stays)."""
-        return self.rest[1:] if scalar else (slice(None), *self.rest[1:])
+    def _index_pixels(self, frames: np.ndarray, scalar: bool) -> np.ndarray:
+        """Indices after the frame index apply to each frame (the frame axis stays);
+        numpy's own errors become ours, naming the sample."""
+        index = self.rest[1:] if scalar else (slice(None), *self.rest[1:])
+        try:
+            selected: np.ndarray = frames[index]
+        except (IndexError, TypeError, ValueError) as exc:
+            raise FrameIndexError(
+                f"cannot index the pixels of {self.where} with {self.rest[1:]!r}: {exc}"
+            ) from None
+        return selected
 
     @property
     def sample_info(self) -> dict[str, Any]:
@@ -92,10 +101,12 @@ class SampleView:
     def numpy(self) -> np.ndarray:
         """The selected frames, ``uint8`` RGB, decoding only what they need."""
         frames, scalar = self._frames()
+        if len(self.rest) > 1:
+            _ = self.shape  # a bad pixel index fails here, before any decoding
         rgb = self._decode(frames)
         result = rgb[0] if scalar else rgb
         if len(self.rest) > 1:
-            return np.ascontiguousarray(result[self._pixel_index(scalar)])
+            return np.ascontiguousarray(self._index_pixels(result, scalar))
         return result
 
     def data(self) -> dict[str, Any]:
@@ -103,6 +114,9 @@ class SampleView:
 
     def _decode(self, frames: np.ndarray) -> np.ndarray:
         _, h, w, c = self.record().shape
+        # The frame table is read (and checked against the shape) before the output is
+        # allocated, so a frame count declared by a damaged segment allocates nothing.
+        self.tensor.reader().frame_table(self.index)
         out = np.empty((len(frames), h, w, c), dtype=np.uint8)
 
         def put(positions: list[int], picture: Picture) -> None:
@@ -153,27 +167,28 @@ class SampleView:
 
 
 class SamplesView:
-    """Several samples (``tensor[a:b]``), each with the same frame selection."""
+    """Several samples (``tensor[a:b]``), each with the same frame selection.
+    ``indices`` is a range for slices: nothing is built per sample until it is used."""
 
-    def __init__(self, tensor: Tensor, indices: list[int], rest: tuple[Any, ...]) -> None:
+    def __init__(self, tensor: Tensor, indices: Sequence[int], rest: tuple[Any, ...]) -> None:
         self.tensor = tensor
         self.indices = indices
         self.rest = rest
 
     @property
     def samples(self) -> list[SampleView]:
-        return [SampleView(self.tensor, i, self.rest) for i in self.indices]
+        return list(self)
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __iter__(self) -> Any:
-        return iter(self.samples)
+    def __iter__(self) -> Iterator[SampleView]:
+        return (SampleView(self.tensor, i, self.rest) for i in self.indices)
 
     @property
     def shape(self) -> tuple[int | None, ...]:
         """``(samples, ...)``; a dimension that differs between samples is None."""
-        shapes = [s.shape for s in self.samples]
+        shapes = [s.shape for s in self]
         if not shapes:
             return (0,)
         if len({len(s) for s in shapes}) != 1:
@@ -183,11 +198,11 @@ class SamplesView:
 
     @property
     def sample_info(self) -> list[dict[str, Any]]:
-        return [s.sample_info for s in self.samples]
+        return [s.sample_info for s in self]
 
     @property
     def timestamp(self) -> list[np.ndarray | float]:
-        return [s.timestamp for s in self.samples]
+        return [s.timestamp for s in self]
 
     def numpy(self, aslist: bool = False) -> np.ndarray | list[np.ndarray]:
         """Each sample's frames: a list with ``aslist=True``, else one stacked array
@@ -196,11 +211,11 @@ class SamplesView:
             shape = self.shape
             if None in shape:
                 raise RaggedError(
-                    f"samples {self.indices[:5]} of {self.tensor.name!r} have different "
+                    f"samples {list(self.indices[:5])} of {self.tensor.name!r} have different "
                     f"shapes {shape}",
                     hint="pass aslist=True to get a list of arrays",
                 )
-        arrays = [s.numpy() for s in self.samples]
+        arrays = [s.numpy() for s in self]
         if aslist:
             return arrays
         if not arrays:
@@ -211,4 +226,4 @@ class SamplesView:
         return {"frames": self.numpy(aslist=aslist), "timestamps": self.timestamp}
 
     def __repr__(self) -> str:
-        return f"SamplesView({self.tensor.name}{self.indices[:5]}, shape={self.shape})"
+        return f"SamplesView({self.tensor.name}{list(self.indices[:5])}, shape={self.shape})"

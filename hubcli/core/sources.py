@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.errors import InvalidSampleError, SourceNotFoundError
-from hubcli.storage.fetch import is_url, redact_url, spool
+from hubcli.redaction import redact_url
+from hubcli.storage.fetch import is_url, spool
 from hubcli.storage.resolve import split_scheme
 
 #: Called with byte counts as a source is downloaded.
@@ -125,6 +126,8 @@ def read(
             f"cannot read {path_or_url!r}: expected a path or URL", hint="pass a string"
         )
     path = os.fspath(path_or_url)
+    if "\x00" in path:
+        raise InvalidSampleError(f"cannot read {path!r}: the name holds a NUL byte")
     if is_url(path):
         return UrlSource(path, creds)
     scheme, rest = split_scheme(path)

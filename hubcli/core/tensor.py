@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import read_latest_manifest
-from hubcli.core.frame_index import normalize_positions
+from hubcli.core.frame_index import normalize_positions, selection
 from hubcli.core.ingest import Progress, StagedSegment, stage_link_segment, stage_segment
 from hubcli.core.links import as_link, check_keys
 from hubcli.core.sample import SamplesView, SampleView
@@ -135,6 +135,9 @@ class Tensor:
         first, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())
         if isinstance(index, tuple) and not index:
             raise FrameIndexError(f"empty index for tensor {self.name!r}")
+        if first is Ellipsis or isinstance(first, slice):
+            # A range, not a list: a tensor's declared length costs nothing until used.
+            return SamplesView(self, selection(first, len(self)), rest)
         positions, scalar = normalize_positions(first, len(self), "sample", f"tensor {self.name!r}")
         if scalar:
             return SampleView(self, int(positions[0]), rest)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 import secrets
 
+from hubcli.errors import CorruptDatasetError
+from hubcli.format.limits import MAX_VERSION
+
 VERSIONS_PREFIX = "versions/"
 TENSORS_PREFIX = "tensors/"
 _VERSION_KEY_RE = re.compile(r"^versions/([0-9]{20})\.json$")
@@ -16,6 +19,12 @@ _OBJECT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 def version_key(version: int) -> str:
     """Key of the manifest of ``version``: 20 digits so names sort as numbers."""
+    if not 0 <= version <= MAX_VERSION:
+        # A 21-digit name would never be found again: the commit would be lost.
+        raise CorruptDatasetError(
+            f"version {version} is beyond the last version the format can name ({MAX_VERSION})",
+            hint="no commit can follow it; copy the samples into a new dataset",
+        )
     return f"{VERSIONS_PREFIX}{version:020d}.json"
 
 

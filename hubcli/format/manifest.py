@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError, UnsupportedHtypeError
 from hubcli.format import keys
+from hubcli.format.limits import (
+    MAX_JSON_INT_DIGITS,
+    MAX_MANIFEST_BYTES,
+    MAX_SEGMENT_HEADER_BYTES,
+    max_samples,
+)
 from hubcli.format.validate import as_map, field, non_negative
 from hubcli.format.version import (
     BASE_VERSION,
@@ -176,13 +182,53 @@ def encode_manifest(manifest: Manifest) -> bytes:
     return (json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False) + "\n").encode()
 
 
+def load_json(data: bytes, where: str) -> object:
+    """Strict JSON for dataset files (format_spec/limits.md): at most
+    MAX_MANIFEST_BYTES, no repeated keys, no NaN/Infinity, integers of at most
+    MAX_JSON_INT_DIGITS digits, nesting no deeper than the parser's recursion limit."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise CorruptDatasetError(
+            f"{where}: is larger than the format's limit of {MAX_MANIFEST_BYTES} bytes"
+        )
+    try:
+        return json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=lambda pairs: _unique_keys(pairs, where),
+            parse_constant=lambda name: _refuse(f"{name} is not a JSON number", where),
+            parse_int=lambda digits: _bounded_int(digits, where),
+        )
+    except UnicodeDecodeError as exc:
+        raise CorruptDatasetError(f"{where}: not valid JSON (bad UTF-8: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise CorruptDatasetError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        # The C parser recurses once a level and stops cleanly at the interpreter's
+        # limit; the format nests 4 levels.
+        raise CorruptDatasetError(f"{where}: JSON nested too deeply") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise CorruptDatasetError(f"{where}: key {key!r} repeats in a JSON object")
+        obj[key] = value
+    return obj
+
+
+def _bounded_int(digits: str, where: str) -> int:
+    if len(digits.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise CorruptDatasetError(f"{where}: an integer of {len(digits)} digits")
+    return int(digits)
+
+
+def _refuse(reason: str, where: str) -> Any:
+    raise CorruptDatasetError(f"{where}: {reason}")
+
+
 def parse_manifest(data: bytes, where: str) -> Manifest:
     """Parse and validate a manifest's bytes; ``where`` names the file in errors."""
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptDatasetError(f"{where}: not valid JSON ({exc})") from None
-    obj = as_map(raw, where)
+    obj = as_map(load_json(data, where), where)
     if obj.get("format") != FORMAT_NAME:
         raise CorruptDatasetError(f"{where}: field 'format' must be {FORMAT_NAME!r}")
     fmt = field(obj, "format_version", str, where)
@@ -271,8 +317,16 @@ def _parse_segment_ref(value: object, tensor: str, where: str) -> SegmentRef:
         header_size=non_negative(obj, "header_size", where),
         header_sha256=sha,
     )
-    if not 16 <= ref.header_size <= ref.size:
-        raise CorruptDatasetError(f"{where}: header_size must be within 16..size")
+    if not 16 <= ref.header_size <= min(ref.size, MAX_SEGMENT_HEADER_BYTES):
+        raise CorruptDatasetError(
+            f"{where}: header_size must be within 16..size and at most "
+            f"{MAX_SEGMENT_HEADER_BYTES} bytes"
+        )
+    if ref.count > max_samples(ref.header_size):
+        # Checked before anything is sized by the count (format_spec/limits.md).
+        raise CorruptDatasetError(
+            f"{where}: {ref.count} samples cannot fit a {ref.header_size}-byte header"
+        )
     return ref
 
 

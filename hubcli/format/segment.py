@@ -25,6 +25,13 @@ import msgpack
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format import keys
+from hubcli.format.limits import (
+    MAX_FRAME_TABLE_BYTES,
+    MAX_PIXELS,
+    MAX_SEGMENT_HEADER_BYTES,
+    MAX_SIDE,
+    max_frames,
+)
 from hubcli.format.manifest import CREDS_KEY_RE, SAMPLE_COMPRESSIONS
 from hubcli.format.validate import as_map, field, int_list, non_negative
 
@@ -229,6 +236,8 @@ def parse_segment_prefix(prefix: bytes, where: str) -> int:
     magic, header_len = PREFIX.unpack_from(prefix)
     if magic != SEGMENT_MAGIC:
         raise CorruptDatasetError(f"{where}: bad segment magic {magic!r}")
+    if PREFIX_SIZE + header_len > MAX_SEGMENT_HEADER_BYTES:
+        raise CorruptDatasetError(f"{where}: segment header beyond the format's size limit")
     return int(header_len)
 
 
@@ -263,7 +272,7 @@ def parse_segment_header(
     if linked and chunks:
         raise CorruptDatasetError(f"{where}: a link tensor's segment has no chunks")
     samples = tuple(
-        _parse_sample(s, len(chunks), compression, linked, f"{where} sample #{i}")
+        _parse_sample(s, chunks, compression, linked, f"{where} sample #{i}")
         for i, s in enumerate(field(obj, "samples", list, where))
     )
     return SegmentHeader(chunks, samples)
@@ -282,7 +291,11 @@ def _parse_chunk_ref(value: object, tensor: str, where: str) -> ChunkRef:
 
 
 def _parse_sample(
-    value: object, chunk_count: int, compression: str | None, linked: bool, where: str
+    value: object,
+    chunks: tuple[ChunkRef, ...],
+    compression: str | None,
+    linked: bool,
+    where: str,
 ) -> SampleRecord:
     obj = as_map(value, where)
     chunk, link = None, None
@@ -297,7 +310,7 @@ def _parse_sample(
             raise CorruptDatasetError(f"{where}: invalid creds key name {key!r}")
     else:
         chunk = non_negative(obj, "chunk", where)
-        if chunk >= chunk_count:
+        if chunk >= len(chunks):
             raise CorruptDatasetError(f"{where}: chunk index {chunk} out of range")
     sha = field(obj, "sha256", bytes, where)
     if len(sha) != 32:
@@ -332,4 +345,23 @@ def _parse_sample(
         record.codec.width,
     ):
         raise CorruptDatasetError(f"{where}: negative duration, or shape disagrees with the codec")
+    _check_sizes(record, chunks, where)
     return record
+
+
+def _check_sizes(record: SampleRecord, chunks: tuple[ChunkRef, ...], where: str) -> None:
+    """Declared sizes against the format's limits and against the bytes that must back
+    them (format_spec/limits.md), before anything is allocated from them."""
+    frames, height, width, _ = record.shape
+    if height > MAX_SIDE or width > MAX_SIDE or height * width > MAX_PIXELS:
+        raise CorruptDatasetError(f"{where}: picture size {width}x{height} beyond the limit")
+    if record.frames_size > MAX_FRAME_TABLE_BYTES or frames > max_frames(record.frames_size):
+        raise CorruptDatasetError(
+            f"{where}: {frames} frames cannot fit a {record.frames_size}-byte frame table"
+        )
+    if record.fps < 0:
+        raise CorruptDatasetError(f"{where}: negative fps")
+    if record.chunk is not None:
+        end = record.offset + record.size + record.extra_size
+        if end > chunks[record.chunk].size:
+            raise CorruptDatasetError(f"{where}: the sample's bytes run past its chunk")

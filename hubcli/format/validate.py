@@ -6,10 +6,12 @@ missing field or a wrong type, never a KeyError or a TypeError deep in the reade
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from hubcli.errors import CorruptDatasetError
+from hubcli.format.limits import MAX_INT
 
 T = TypeVar("T")
 
@@ -28,9 +30,15 @@ def field(data: Mapping[str, Any], name: str, kind: type[T], where: str) -> T:
     if kind is int and isinstance(value, bool):
         raise CorruptDatasetError(f"{where}: field {name!r} must be an integer")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        value = float(value) if abs(value) <= MAX_INT else math.inf
     if not isinstance(value, kind):
         raise CorruptDatasetError(f"{where}: field {name!r} must be of type {kind.__name__}")
+    # Every number of the format fits an int64 (format_spec/limits.md): larger ones would
+    # overflow seeks and numpy arrays; a non-finite float is never a valid value.
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise CorruptDatasetError(f"{where}: field {name!r} does not fit a 64-bit integer")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CorruptDatasetError(f"{where}: field {name!r} must be a finite number")
     return value
 
 
@@ -44,9 +52,9 @@ def non_negative(data: Mapping[str, Any], name: str, where: str) -> int:
 def int_list(data: Mapping[str, Any], name: str, length: int, where: str) -> list[int]:
     value = field(data, name, list, where)
     if len(value) != length or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+        isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_INT for v in value
     ):
-        raise CorruptDatasetError(f"{where}: field {name!r} must be {length} integers")
+        raise CorruptDatasetError(f"{where}: field {name!r} must be {length} 64-bit integers")
     return value
 
 

@@ -3,6 +3,7 @@ nothing loaded from the internet."""
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -74,12 +75,29 @@ def dataset_page(base: str, title: str, tensors: list[dict[str, Any]]) -> bytes:
     return page(title, "".join(parts))
 
 
-def player_page(base: str, tensor: str, index: int, info: dict[str, Any], mode: str) -> bytes:
+def player_page(
+    base: str, tensor: str, index: int, info: dict[str, Any], mode: str, whole: bool
+) -> bytes:
+    """One sample's player; ``whole``: the token also opens the dataset page, so link it."""
+    back = f"<p><a href='{base}/'>whole dataset</a></p>" if whole else ""
     body = (
         f"<h1>{escape(tensor)}[{index}]</h1>"
         f"<video id='player' controls autoplay muted style='max-width:100%' "
         f"src='{escape(f'{base}/video/{tensor}/{index}')}'></video>"
-        f"<p class='mode'>{escape(mode)}</p>{info_table(info)}"
-        f"<p><a href='{base}/'>whole dataset</a></p>"
+        f"<p class='mode'>{escape(mode)}</p>{info_table(info)}{back}"
     )
     return page(f"{tensor}[{index}]", body)
+
+
+def redirect_page(url: str) -> bytes:
+    """The launch file handed to the browser instead of ``url`` (whose token must stay
+    out of every process's argv): it sends the browser on to ``url`` at once."""
+    script = json.dumps(url).replace("<", "\\u003c")  # nothing can close the script
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='referrer' content='no-referrer'>"
+        f"<meta http-equiv='refresh' content='0; url={escape(url)}'>"
+        "<title>hubcli</title></head><body>"
+        f"<script>location.replace({script})</script>"
+        f"<p><a href='{escape(url)}'>open the player</a></p></body></html>"
+    ).encode()

@@ -33,14 +33,16 @@ def stop_all() -> None:
 
 class BrowserPlayer:
     def play(self, view: SampleView) -> str:
+        """The sample's player, under a token that opens that sample only."""
         server = server_for(view.tensor.dataset)
         name, index = view.tensor.name, view.index
+        url = server.player_url(name, index)
         if _in_jupyter():
             src = server.video_url(name, index)
             _display_html(f"<video controls src='{src}' style='max-width:100%'></video>")
         else:
-            _open(server.player_url(name, index))
-        return server.player_url(name, index)
+            _open(server, url)
+        return url
 
     def visualize(self, dataset: Dataset) -> str:
         server = server_for(dataset)
@@ -49,14 +51,15 @@ class BrowserPlayer:
                 f"<iframe src='{server.url}' style='width:100%;height:640px;border:0'></iframe>"
             )
         else:
-            _open(server.url)
+            _open(server, server.url)
         return server.url
 
 
-def _open(url: str) -> None:
+def _open(server: PlaybackServer, url: str) -> None:
+    """Open ``url`` through the server's private launch file (never the token in argv)."""
     if os.environ.get("HUBCLI_NO_BROWSER"):
         return
-    webbrowser.open(url)
+    webbrowser.open(server.launch_url(url))
 
 
 def _in_jupyter() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, BinaryIO
 
-from hubcli.errors import StorageError
+from hubcli.errors import CorruptDatasetError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -59,6 +59,18 @@ class Store(ABC):
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The whole value of ``key``."""
+
+    def get_limited(self, key: str, limit: int, what: str) -> bytes:
+        """The whole value of ``key``, refused if it is longer than ``limit`` (a format
+        limit): one ranged read of at most ``limit + 1`` bytes, so a huge or endless
+        object never fills memory."""
+        data = self.get_range(key, 0, limit + 1)
+        if len(data) > limit:
+            raise CorruptDatasetError(
+                f"{self.describe(key)}: the {what} is larger than the format's limit of "
+                f"{limit} bytes"
+            )
+        return data
 
     @abstractmethod
     def get_range(self, key: str, start: int, end: int) -> bytes:

@@ -8,66 +8,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fsspec.callbacks import Callback
 
 from hubcli.errors import CredentialsError, SourceNotFoundError, StorageError
+from hubcli.redaction import clean_cause, redact_url
 from hubcli.storage.backends import CREDS_HINTS, RemoteLocation, filesystem, parse_remote
-from hubcli.storage.transient import with_retries
+from hubcli.storage.transient import failure_detail, with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
-
-# Query parameters that carry secrets in presigned or token URLs (S3, GCS, Azure SAS,
-# OAuth). Exact names: a substring test would also catch "keyframe" or Drive's
-# harmless "resourcekey".
-_SECRET_PARAMS = {
-    "x-amz-signature",
-    "x-amz-credential",
-    "x-amz-security-token",
-    "x-goog-signature",
-    "x-goog-credential",
-    "signature",
-    "sig",
-    "token",
-    "access_token",
-    "id_token",
-    "api_key",
-    "apikey",
-    "key",
-    "password",
-    "passwd",
-    "secret",
-    "client_secret",
-    "auth",
-    "authorization",
-}
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user info and without query values that look like secrets
-    (presigned URLs): what may be stored, logged and shown."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = urlencode(
-        [
-            (k, "REDACTED" if k.lower() in _SECRET_PARAMS else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="/",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def has_secrets(url: str) -> bool:
-    """True if ``url`` holds user info or a query value that looks like a secret."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        return True
-    return any(
-        k.lower() in _SECRET_PARAMS for k, _ in parse_qsl(parts.query, keep_blank_values=True)
-    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +68,7 @@ def _download(
     except (StorageError, CredentialsError):
         raise
     except Exception as exc:
-        raise _translate(exc, location, shown) from exc
+        raise _translate(exc, location, shown) from clean_cause(exc)
 
 
 def _translate(exc: Exception, location: RemoteLocation, shown: str) -> Exception:
@@ -131,8 +81,7 @@ def _translate(exc: Exception, location: RemoteLocation, shown: str) -> Exceptio
         return CredentialsError(f"access denied to {shown}", hint=hint)
     if names & {"NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"}:
         return CredentialsError(f"no usable credentials for {shown}", hint=hint)
-    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-    return StorageError(f"cannot download {shown}: {detail}")
+    return StorageError(f"cannot download {shown}: {failure_detail(exc) or type(exc).__name__}")
 
 
 class _Callback(Callback):  # type: ignore[misc]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 import weakref
@@ -19,10 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.errors import CredentialsError, HubcliWarning, SourceNotFoundError, StorageError
+from hubcli.errors import (
+    CredentialsError,
+    HubcliWarning,
+    InvalidSampleError,
+    LinkChangedError,
+    SourceNotFoundError,
+    StorageError,
+)
+from hubcli.redaction import clean_cause, redact_url
 from hubcli.storage.backends import CREDS_HINTS, filesystem, parse_remote
-from hubcli.storage.fetch import redact_url
-from hubcli.storage.transient import is_transient, with_retries
+from hubcli.storage.transient import failure_detail, is_timeout, is_transient, with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -99,9 +107,29 @@ class LinkedObject:
         self._use_env = use_env
         self._fs: Any = None
         self._whole: Any = None  # a temp file with the object, if its server ignores Range
+        # A local file's (device, inode) when its identity was checked: reads refuse
+        # another file put at the same path afterwards (format_spec/links.md §5).
+        self._pin: tuple[int, int] | None = None
 
     def __repr__(self) -> str:  # never the secrets
         return f"LinkedObject({self.shown!r})"
+
+    def _open_local(self) -> tuple[int, os.stat_result]:
+        """A linked local file, opened without blocking on a FIFO and checked to be a
+        regular file: a hostile dataset may link a FIFO or a device."""
+        try:
+            fd = os.open(self.url, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise SourceNotFoundError(
+                f"{self.shown}: no such file", hint="check the link's path"
+            ) from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.shown}: {exc.strerror}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise InvalidSampleError(f"{self.shown}: not a regular file", hint="link a video file")
+        return fd, st
 
     # --- plumbing -------------------------------------------------------------------------
     def _filesystem(self) -> Any:
@@ -161,7 +189,11 @@ class LinkedObject:
             # fsspec's HTTP backend reports an unreachable server as "not found".
             cause = exc.__cause__ or exc.__context__
             if cause is not None and is_transient(cause):
-                reason = f"the server cannot be reached ({type(cause).__name__})"
+                reason = (
+                    failure_detail(cause)
+                    if is_timeout(cause)
+                    else f"the server cannot be reached ({type(cause).__name__})"
+                )
                 raise StorageError(f"cannot {action} {self.shown}: {reason}") from None
             raise SourceNotFoundError(
                 f"{self.shown}: no such object", hint="check the link's URL"
@@ -184,21 +216,16 @@ class LinkedObject:
                 raise CredentialsError(
                     f"no usable credentials for {self.shown}", hint=CREDS_HINTS.get(self.kind)
                 ) from None
-            detail = (
-                str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            )
-            raise StorageError(f"cannot {action} {self.shown}: {detail}") from exc
+            detail = failure_detail(exc) or type(exc).__name__
+            raise StorageError(f"cannot {action} {self.shown}: {detail}") from clean_cause(exc)
 
     # --- identity -------------------------------------------------------------------------
     def identity(self) -> Identity:
         """Size and version tag, from one metadata request (or a stat)."""
         if self.kind == "local":
-            try:
-                st = Path(self.url).stat()
-            except FileNotFoundError:
-                raise SourceNotFoundError(
-                    f"{self.shown}: no such file", hint="check the link's path"
-                ) from None
+            fd, st = self._open_local()
+            os.close(fd)
+            self._pin = (st.st_dev, st.st_ino)
             return Identity(st.st_size, None, str(st.st_mtime_ns))
         if self.kind == "gdrive":
             return self._drive_identity()
@@ -247,8 +274,16 @@ class LinkedObject:
         if self._whole is not None:
             return _read_file(self._whole, ranges)
         if self.kind == "local":
-            with open(self.url, "rb") as f:
-                return _read_file(f, ranges)
+            fd, st = self._open_local()
+            try:
+                if self._pin is not None and (st.st_dev, st.st_ino) != self._pin:
+                    raise LinkChangedError(
+                        f"{self.shown}: the file was replaced since it was checked",
+                        hint="read it again",
+                    )
+                return [os.pread(fd, max(0, min(b, st.st_size) - a), a) for a, b in ranges]
+            finally:
+                os.close(fd)
         fs, path = self._filesystem(), self._path()
         out = []
         for a, b in ranges:

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from hubcli.errors import CredentialsError, StorageError
+from hubcli.redaction import clean_cause
 from hubcli.storage.backends import CREDS_HINTS
 from hubcli.storage.base import Store, check_key, check_prefix
-from hubcli.storage.transient import with_retries
+from hubcli.storage.transient import failure_detail, with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,7 @@ class FsspecStore(Store):
         except (StorageError, CredentialsError):
             raise
         except Exception as exc:
-            raise self._translate(action, key, exc) from exc
+            raise self._translate(action, key, exc) from clean_cause(exc)
 
     def _translate(self, action: str, key: str, exc: Exception) -> Exception:
         where = self.describe(key)
@@ -78,7 +79,7 @@ class FsspecStore(Store):
             or _status(exc) in (401, 403)
         ):
             return CredentialsError(f"access denied to {where}", hint=hint)
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        detail = failure_detail(exc)
         return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {detail}".rstrip(": "))
 
     def check_root(self) -> None:

@@ -4,15 +4,25 @@ Retried: HTTP 5xx, 408 and 429, throttling, connection resets and refusals, time
 Never retried: missing keys, lost create-if-absent races, refused credentials, bad
 requests: those say something true about the world that a second try cannot change.
 Backends are recognised by attribute and class name, so this module imports none.
+
+Every request has a connect and a read timeout (:class:`Timeouts`, from
+``HUBCLI_CONNECT_TIMEOUT`` and ``HUBCLI_READ_TIMEOUT``), and an operation whose attempts
+time out gives up after TIMEOUT_ATTEMPTS of them: a dead server is reported within
+:func:`worst_case_seconds`, 30 s or less with the defaults.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import random
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
+
+from hubcli.errors import StorageError
+from hubcli.redaction import redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,6 +33,51 @@ log = logging.getLogger("hubcli.storage")
 #: Attempts per operation and the first delay; each retry waits about twice as long.
 ATTEMPTS = 5
 FIRST_DELAY = 0.1
+#: Attempts that may time out per operation: each costs a whole timeout, and a server
+#: silent for that long rarely answers the next time.
+TIMEOUT_ATTEMPTS = 2
+#: The most a retry's delay is stretched by jitter.
+_JITTER = 1.5
+
+CONNECT_TIMEOUT_ENV = "HUBCLI_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "HUBCLI_READ_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for a connection, and for each read of an answer (the wait for
+    the next bytes, not for the whole body: a long download is not cut short)."""
+
+    connect: float = 5.0
+    read: float = 8.0
+
+    @classmethod
+    def from_env(cls) -> Timeouts:
+        """The defaults, or what HUBCLI_CONNECT_TIMEOUT / HUBCLI_READ_TIMEOUT say."""
+        return cls(_seconds(CONNECT_TIMEOUT_ENV, cls.connect), _seconds(READ_TIMEOUT_ENV, cls.read))
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:
+        raise StorageError(
+            f"{name}={text!r} is not a timeout", hint="give a number of seconds, e.g. 10"
+        )
+    return value
+
+
+def worst_case_seconds(timeouts: Timeouts) -> float:
+    """How long one operation can wait on a server that never answers: its attempts
+    that time out, plus every retry delay at its longest."""
+    delays = sum(FIRST_DELAY * (1 << k) * _JITTER for k in range(ATTEMPTS - 1))
+    return TIMEOUT_ATTEMPTS * (timeouts.connect + timeouts.read) + delays
+
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _TRANSIENT_CODES = {
@@ -90,6 +145,24 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """True if ``exc`` (or what it wraps) is a connect or read timeout."""
+    return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in _chain(exc))
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What to say about a library's failure, after our own words: for a timeout, which
+    limit ran out; otherwise the first line of its text, redacted (libraries quote the
+    URL, presigned query and all)."""
+    if is_timeout(exc):
+        return (
+            f"the server did not answer in time (to wait longer, set {CONNECT_TIMEOUT_ENV} "
+            f"or {READ_TIMEOUT_ENV}, in seconds)"
+        )
+    text = str(exc).strip()
+    return redact(text.splitlines()[0])[:200] if text else ""
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     """The exception and its causes (libraries wrap the interesting one)."""
     seen: list[BaseException] = []
@@ -122,19 +195,23 @@ def _code(exc: BaseException) -> str | None:
 
 def with_retries(operation: Callable[[], T], what: str) -> T:
     """Run ``operation``; on a transient failure wait (exponential backoff with jitter)
-    and run it again, up to ATTEMPTS times. The last failure propagates."""
+    and run it again, up to ATTEMPTS times (TIMEOUT_ATTEMPTS timeouts). The last
+    failure propagates."""
+    timeouts = 0
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return operation()
         except Exception as exc:
-            if attempt == ATTEMPTS or not is_transient(exc):
+            timeouts += is_timeout(exc)
+            if attempt == ATTEMPTS or timeouts >= TIMEOUT_ATTEMPTS or not is_transient(exc):
                 raise
-            delay = FIRST_DELAY * 2 ** (attempt - 1) * (0.5 + random.random())
+            delay = FIRST_DELAY * 2 ** (attempt - 1) * random.uniform(0.5, _JITTER)
+            # The library's text quotes the whole URL, signature and all.
             log.debug(
                 "%s failed (%s: %s); retry %d in %.2fs",
                 what,
                 type(exc).__name__,
-                exc,
+                redact(str(exc)),
                 attempt,
                 delay,
             )

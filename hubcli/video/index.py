@@ -19,6 +19,7 @@ import numpy as np
 
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_DISCARD, FLAG_KEYFRAME, FrameTable
+from hubcli.format.limits import MAX_PIXELS, MAX_SIDE
 from hubcli.format.segment import CodecParams, LinkInfo, SampleRecord
 from hubcli.video.containers import SNIFF_BYTES, matroska_declared_end, sniff_container
 from hubcli.video.decode import Picture, decode_frames
@@ -26,10 +27,6 @@ from hubcli.video.plan import plan_runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-#: The largest pictures hubcli indexes: 8K UHD is 33 million pixels.
-MAX_SIDE = 16384
-MAX_PIXELS = 1 << 26
 
 # A packet's bytes start at most this far after the position the demuxer reports
 # (AVI and Matroska put a small block header there).

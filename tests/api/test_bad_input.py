@@ -157,3 +157,15 @@ def test_out_of_range(ds):
         ds.videos[0, [0, -61]].timestamp
     with pytest.raises(FrameIndexError, match="cannot index frames"):
         ds.videos[0, 1.5].numpy()
+
+
+def test_a_pixel_index_out_of_range_is_a_frame_index_error(tmp_path, corpus):
+    ds = hubcli.empty(tmp_path / "px")
+    ds.create_tensor("videos")
+    ds.videos.append(str(corpus["h264_bframes"]))
+    for index in ((0, 0, 100), (0, slice(None), 0, 0, 0, 0), (0, 0, "x")):
+        with pytest.raises(FrameIndexError, match=r"cannot index the pixels of videos\[0\]"):
+            ds.videos[index].shape
+        with pytest.raises(FrameIndexError, match=r"cannot index the pixels of videos\[0\]"):
+            ds.videos[index].numpy()
+    assert ds.videos[0, 0, 10:20].shape == (10, 96, 3)

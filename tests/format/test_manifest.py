@@ -34,7 +34,7 @@ def test_roundtrip():
     m = m.with_tensor(TensorMeta("videos", "video", "mkv", 0))
     m = m.with_tensor(
         m.tensor("videos").with_segment(
-            "tensors/videos/segments/" + "a" * 32 + ".seg", 2, 100, 40, "b" * 64
+            "tensors/videos/segments/" + "a" * 32 + ".seg", 2, 1000, 400, "b" * 64
         )
     )
     again = parse_manifest(encode_manifest(m), "x")

@@ -165,9 +165,9 @@ def test_a_disk_that_fills_up_mid_write(tmp_path, corpus, monkeypatch):
     from contextlib import contextmanager
 
     @contextmanager
-    def full_temp_file(self, path):
-        with original(self, path) as (temp, f):
-            yield temp, Full(f)
+    def full_temp_file(self, key):
+        with original(self, key) as (folder, temp, name, f):
+            yield folder, temp, name, Full(f)
 
     monkeypatch.setattr(LocalStore, "_temp_file", full_temp_file)
     with pytest.raises(StorageError, match="No space left on device"):

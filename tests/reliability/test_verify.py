@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -101,3 +102,25 @@ def test_verify_a_remote_dataset(s3, corpus):
     run = hubcli_run("verify", url, "--json")
     assert run.code == 1
     assert {p["index"] for p in run.json()["problems"]} == {0, 1}
+
+
+def test_a_killed_append_leaves_partial_files_that_verify_reports(ds, corpus):
+    """A writer killed while it writes a chunk leaves its temp file: ``verify`` names it
+    (it was never reported, whatever its size)."""
+    from crash import run_forked
+
+    root = ds.store.root
+    before = set(hubcli_run("verify", ds.path, "--json").json()["unreferenced"])
+    # Kill at the 3rd step of an append: the chunk's temp file exists, half written.
+    status, _ = run_forked(lambda: hubcli.load(root).videos.append(str(corpus["hevc"])), 2)
+    assert os.WIFSIGNALED(status), status
+    partials = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*.partial") if p.is_file()
+    )
+    assert partials, "the kill left no temp file"
+    run = hubcli_run("verify", ds.path, "--json")
+    assert run.code == 0, run.stderr
+    found = set(run.json()["unreferenced"]) - before
+    assert set(partials) <= found, (partials, found)
+    text = hubcli_run("verify", ds.path)
+    assert "unreferenced" in text.stdout

@@ -156,9 +156,10 @@ def test_a_changed_object_is_refused(links_ds, corpus, s3):
     ):
         hubcli.load(links_ds.path).links[0, 0].numpy()
     run = hubcli_run("export", links_ds.path, "links[0, 0]", "-o", "/tmp/never.npy")
-    new_size = corpus["audio"].stat().st_size
-    assert_user_error(run, f"changed since it was appended (size 18531 -> {new_size}")
+    assert_user_error(run, f"s3://{bucket}/clip.mp4 (sample 0 of 'links') changed since it was")
     assert "append it again" in run.stderr
+    # Nothing about the object now at the URL (tests/security/test_link_disclosure.py).
+    assert str(corpus["audio"].stat().st_size) not in run.stderr and "size" not in run.stderr
 
 
 def test_missing_secrets_name_the_key_and_the_fix(links_ds, corpus, s3):
@@ -184,8 +185,13 @@ def test_missing_secrets_name_the_key_and_the_fix(links_ds, corpus, s3):
     run = hubcli_run("creds", "list", links_ds.path, "--json")
     assert run.json() == {
         "keys": [
-            {"name": "TEMP", "managed": False, "populated": False},
-            {"name": "LAKE", "managed": True, "populated": False},
+            {"name": "TEMP", "managed": False, "populated": False, "bound_to": None},
+            {
+                "name": "LAKE",
+                "managed": True,
+                "populated": False,
+                "bound_to": os.path.realpath(links_ds.path),
+            },
         ]
     }
 
@@ -253,7 +259,10 @@ def test_managed_keys_across_processes(tmp_path, config_home, corpus, s3, oracle
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
     listing = hubcli_run("creds", "list", ds, "--json", env=env)
-    assert listing.json() == {"keys": [{"name": "LAKE", "managed": True, "populated": True}]}
+    bound_to = os.path.realpath(ds)
+    assert listing.json() == {
+        "keys": [{"name": "LAKE", "managed": True, "populated": True, "bound_to": bound_to}]
+    }
     out = tmp_path / "f.npy"
     export = hubcli_run("export", ds, "links[0, [5, 50]]", "-o", str(out), env=env)
     assert export.code == 0, export.stderr

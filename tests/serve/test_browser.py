@@ -110,3 +110,18 @@ def test_visualize_lists_every_sample(browser, server):
     page.screenshot(path=str(ARTIFACTS / "visualize.png"), full_page=True)
     page.close()
     assert cards == ["mp4[0]", "mkv[0]", "avi[0]"]
+
+
+def test_the_launch_file_leads_chromium_to_the_player(browser, server):
+    """What `hubcli play` hands the browser: a private file:// page (no token in argv)
+    that redirects to the sample's token URL, where the video plays."""
+    url = server.player_url("mp4", 0)
+    launch = server.launch_url(url)
+    assert launch.startswith("file://") and url.split("/")[3] not in launch
+    page = browser.new_page()
+    page.goto(launch)
+    page.wait_for_url(url, timeout=30000)
+    state = page.evaluate(PLAY_AND_SEEK)
+    page.close()
+    assert state["error"] is None, state
+    assert state["ready"] >= 2 and state["played"] > 0.3
