@@ -50,6 +50,10 @@ class CorruptDatasetError(HubcliError):
     """Dataset files disagree with their checksums or with the format specification."""
 
 
+class VersionError(HubcliError, LookupError):
+    """A version that does not exist, or that garbage collection removed."""
+
+
 class ConflictError(HubcliError):
     """Another writer committed first and the change could not be re-applied on top."""
 

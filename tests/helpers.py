@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import hubcli
+from media import frame_hash
+
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under ``root`` with the SHA-256 of its bytes: equal snapshots mean the
@@ -14,3 +17,24 @@ def snapshot(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def content(ds: hubcli.Dataset) -> dict[str, list[tuple[str, list[str], list[float]]]]:
+    """What a reader sees, per tensor and sample: (filename, frame hashes, timestamps)."""
+    out = {}
+    for name, tensor in ds.tensors.items():
+        out[name] = [
+            (
+                view.sample_info["filename"],
+                [frame_hash(f) for f in view.numpy()],
+                [float(t) for t in view.timestamp],
+            )
+            for view in tensor
+        ]
+    return out
+
+
+def metadata_bytes(root: Path) -> tuple[int, int]:
+    """(bytes, objects) of everything under ``root`` but chunks."""
+    files = [p for p in root.rglob("*") if p.is_file() and "chunks" not in p.parts]
+    return sum(p.stat().st_size for p in files), len(files)

@@ -460,7 +460,7 @@ def _export_plan(
     return [(out / name, ts / name if ts else None) for name in names]
 
 
-from hubcli.cli import creds_cmd  # noqa: E402,F401 - registers `hubcli creds ...`
+from hubcli.cli import creds_cmd, history_cmd  # noqa: E402,F401 - register their commands
 
 HostOpt = Annotated[str, typer.Option(help="Address to bind (loopback by default).")]
 PortOpt = Annotated[int, typer.Option(help="Port (0: a free one).")]
@@ -562,7 +562,15 @@ def verify(
         lines.append(f"{state}: {report.samples} samples, {checked} checked{extra}")
         if report.unreferenced:
             count = len(report.unreferenced)
-            lines.append(f"{count} unreferenced objects (left by interrupted writes; harmless)")
+            lines.append(
+                f"{count} unreferenced objects (left by interrupted writes; harmless; "
+                "hubcli gc removes them)"
+            )
+        if report.in_progress:
+            count = len(report.in_progress)
+            lines.append(
+                f"{count} unreferenced objects younger than an hour (an append in progress?)"
+            )
         output.print_lines(lines)
     if not report.ok:
         raise typer.Exit(1)

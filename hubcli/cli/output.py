@@ -110,6 +110,12 @@ def print_lines(lines: list[str]) -> None:
     sys.stdout.write("".join(f"{escape_control(line)}\n" for line in lines))
 
 
+def print_rows(rows: list[list[Any]]) -> None:
+    """Tab-separated values for shell scripts (``cut -f``): each cell escaped on its own
+    (a tab or newline inside a value cannot break the columns), cells joined by tabs."""
+    sys.stdout.write("".join("\t".join(escape_control(str(c)) for c in row) + "\n" for row in rows))
+
+
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """A Rich table whose title and cells are text (``[/]`` in a path is shown, not parsed)."""
     table = Table(title=plain(title), title_justify="left")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+import contextlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hubcli.core.commit import commit, latest_version, now, read_latest_manifest, remove_dataset
+from hubcli.core.commit import Change, Plan, Written, commit, now
 from hubcli.core.links import open_link
 from hubcli.core.playback import player
 from hubcli.core.reader import ByteSource, ReadCache, SampleReader
 from hubcli.core.tensor import Tensor
+from hubcli.core.versions import dataset_exists, read_head, read_version
 from hubcli.creds import (
     ENV,
     Secrets,
@@ -21,6 +22,7 @@ from hubcli.creds import (
     save_managed,
 )
 from hubcli.errors import (
+    ConflictError,
     CredentialsError,
     DatasetExistsError,
     ReadOnlyError,
@@ -28,11 +30,13 @@ from hubcli.errors import (
     TensorNotFoundError,
 )
 from hubcli.format import keys
+from hubcli.format.log import AddCredsKey, CreateTensor, DropTensor, Rename
 from hubcli.format.manifest import (
     CredsKey,
     Manifest,
     TensorMeta,
-    encode_manifest,
+    encode_anchor,
+    encode_state,
     validate_htype,
     validate_tensor_name,
 )
@@ -56,10 +60,13 @@ class Dataset:
     commits; :meth:`refresh` moves it to the newest version.
     """
 
-    def __init__(self, store: Store, manifest: Manifest, *, read_only: bool = False) -> None:
+    def __init__(
+        self, store: Store, manifest: Manifest, *, read_only: bool = False, pinned: bool = False
+    ) -> None:
         self._store = store
         self._manifest = manifest
         self._read_only = read_only
+        self._pinned = pinned  # an old version (load(version=N)): never moves, never writes
         self._cache = ReadCache()
         self._populated: dict[str, Secrets] = {}  # this process only, never stored
         self._readers: dict[tuple[int, str], SampleReader] = {}
@@ -94,7 +101,23 @@ class Dataset:
 
     def refresh(self) -> None:
         """Show the newest committed version (other processes may have appended)."""
-        self._manifest = read_latest_manifest(self._store)
+        if self._pinned:
+            raise ReadOnlyError(
+                f"this is version {self.version} of {self.path}, opened with version=",
+                hint="load the dataset without version= to follow its newest version",
+            )
+        self._manifest = read_head(self._store)
+
+    def newest_state(self) -> Manifest:
+        """The newest committed state (without moving this object to it)."""
+        return read_head(self._store)
+
+    def log(self) -> list[dict[str, Any]]:
+        """Every kept version, newest first: number, time, message and what changed
+        (tensor, samples added/removed), from the commit records (format_spec/log.md)."""
+        from hubcli.core.history import version_log
+
+        return version_log(self._store)
 
     # --- tensors --------------------------------------------------------------------
     @property
@@ -126,15 +149,95 @@ class Dataset:
         validate_tensor_name(name)
         htype, compression = validate_htype(htype, sample_compression)
 
-        def add(manifest: Manifest) -> Manifest:
-            if manifest.tensor(name) is not None:
+        def add(state: Manifest) -> Plan:
+            if state.tensor(name) is not None:
                 raise TensorExistsError(
                     f"tensor {name!r} already exists in {self.path}", hint="pick another name"
                 )
-            return manifest.with_tensor(TensorMeta(name, htype, compression, 0))
+            # Its objects go to tensors/<name>/, which the name may share with a tensor
+            # that was dropped or renamed: object ids are random, so they never collide.
+            return Plan([CreateTensor(name, htype, compression, name)])
 
         self.commit(add)
         return Tensor(self, name)
+
+    def delete_tensor(self, name: str) -> None:
+        """Remove tensor ``name`` (one commit); ``gc`` frees its objects once no kept
+        version needs them."""
+        self.tensor_meta(name)
+
+        def drop(state: Manifest) -> Plan:
+            if state.tensor(name) is None:
+                raise TensorNotFoundError(f"no tensor {name!r} in {self.path}")
+            return Plan([DropTensor(name)])
+
+        self.commit(drop)
+
+    def rename_tensor(self, old: str, new: str) -> Tensor:
+        """Rename tensor ``old`` to ``new`` (one commit; no object moves)."""
+        self.tensor_meta(old)
+        validate_tensor_name(new)
+
+        def rename(state: Manifest) -> Plan:
+            if state.tensor(old) is None:
+                raise TensorNotFoundError(f"no tensor {old!r} in {self.path}")
+            if state.tensor(new) is not None:
+                raise TensorExistsError(
+                    f"tensor {new!r} already exists in {self.path}", hint="pick another name"
+                )
+            return Plan([Rename(old, new)])
+
+        self.commit(rename)
+        return Tensor(self, new)
+
+    def compact(self) -> bool:
+        """Merge small segments and drop removed samples (one commit that changes no
+        sample, frame or timestamp; nothing if nothing would change). Returns whether it
+        committed. Commits also keep the metadata small on their own: this is the full
+        merge (format_spec/log.md §8)."""
+        from hubcli.core.compact import compact_change
+
+        newest = self.newest_state().version
+        self.commit(compact_change([], self.reader_of), message="compact")
+        return self.version > newest
+
+    def gc(
+        self,
+        keep_versions: int | None = None,
+        older_than: float | None = None,
+        safety_window: float = 3600,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Remove what no kept version needs (format_spec/log.md §9). Kept: the newest
+        version, the newest ``keep_versions``, and those younger than ``older_than``
+        seconds (neither: all of them). Objects younger than ``safety_window`` seconds
+        are never removed, so appends in flight are safe. Returns what was removed."""
+        from hubcli.core.gc import collect
+
+        self.check_writable()
+        compacted = False
+        if not dry_run:
+            # Compaction only makes what gc keeps smaller: if writers keep winning the
+            # race, collect without it rather than fail.
+            with contextlib.suppress(ConflictError):
+                compacted = self.compact()
+        report = collect(
+            self._store,
+            self.newest_state(),
+            self.reader_of,
+            keep_versions=keep_versions,
+            older_than=older_than,
+            safety_window=safety_window,
+            dry_run=dry_run,
+            compacted=compacted,
+        )
+        self.refresh()
+        return report.to_dict()
+
+    # --- segment trees (compaction, gc, verify) ------------------------------------------
+    def reader_of(self, meta: TensorMeta) -> SampleReader:
+        """A reader of any state's tensor (sharing this dataset's cache)."""
+        return SampleReader(self._store, meta, self._cache, self.open_link)
 
     def reader(self, name: str) -> SampleReader:
         """The reader of tensor ``name`` as of this object's manifest (kept: a training
@@ -197,6 +300,11 @@ class Dataset:
 
     # --- writing --------------------------------------------------------------------
     def check_writable(self) -> None:
+        if self._pinned:
+            raise ReadOnlyError(
+                f"{self.path} is open at its old version {self.version}, which cannot change",
+                hint="load it without version= to write",
+            )
         if self._read_only:
             raise ReadOnlyError(
                 f"{self.path} was opened read-only", hint="load it with read_only=False to write"
@@ -227,12 +335,10 @@ class Dataset:
         self.check_writable()
         check_key_name(name)
 
-        def add(manifest: Manifest) -> Manifest:
-            if manifest.creds_key(name) is not None:
+        def add(state: Manifest) -> Plan:
+            if state.creds_key(name) is not None:
                 raise CredentialsError(f"creds key {name!r} already exists in {self.path}")
-            return replace(
-                manifest, creds_keys=(*manifest.creds_keys, CredsKey(name, bool(managed)))
-            )
+            return Plan([AddCredsKey(name, bool(managed))])
 
         self.commit(add)
 
@@ -298,13 +404,18 @@ class Dataset:
             self._links[cache_key] = source
         return source
 
-    def commit(self, change: Callable[[Manifest], Manifest]) -> None:
+    def commit(
+        self, change: Change, written: Written | None = None, message: str | None = None
+    ) -> None:
         """Commit ``change`` on top of the newest version (see core/commit.py)."""
-        self._manifest = commit(self._store, self._manifest, change)
+        self.check_writable()
+        self._manifest = commit(
+            self._store, self._manifest, change, written=written, message=message
+        )
 
 
 def _new_manifest() -> Manifest:
-    return Manifest(dataset_id=keys.new_object_id(), version=0, created_at=now())
+    return Manifest(dataset_id=keys.new_object_id(), version=0, created_at=now(), anchor=0)
 
 
 def empty(path: str | os.PathLike[str], overwrite: bool = False, creds: Creds = None) -> Dataset:
@@ -330,18 +441,22 @@ def empty(path: str | os.PathLike[str], overwrite: bool = False, creds: Creds = 
     _check_can_create(store, overwrite)
     manifest = _new_manifest()
     try:
-        store.put_if_absent(keys.version_key(0), encode_manifest(manifest))
+        # The anchor (format_spec/log.md §7) is the dataset's version 0: creating it is
+        # creating the dataset.
+        store.put_if_absent(keys.version_key(0), encode_anchor(manifest))
     except FileExistsError:
         raise DatasetExistsError(
             f"{store.url}: another process created a dataset here at the same time"
         ) from None
+    with contextlib.suppress(OSError):  # the hint is a cache (format_spec/log.md §5)
+        store.put(keys.HINT_KEY, encode_state(manifest))
     return Dataset(store, manifest)
 
 
 def _check_can_create(store: Store, overwrite: bool) -> None:
     keys_here = store.list()
-    others = [k for k in keys_here if not k.startswith((keys.VERSIONS_PREFIX, keys.TENSORS_PREFIX))]
-    if latest_version(store) is None:
+    others = [k for k in keys_here if not k.startswith(keys.FORMAT_PREFIXES)]
+    if not dataset_exists(store):
         if others:
             raise DatasetExistsError(
                 f"{store.url} is not empty and holds no hubcli dataset (e.g. {others[0]!r})",
@@ -362,23 +477,47 @@ def _check_can_create(store: Store, overwrite: bool) -> None:
     remove_dataset(store)
 
 
-def load(path: str | os.PathLike[str], creds: Creds = None, read_only: bool = False) -> Dataset:
-    """Open the dataset at ``path``.
+def remove_dataset(store: Store) -> None:
+    """Delete a dataset's keys (format_spec/commit.md §4): the hint first, then every
+    manifest (the dataset no longer exists once the last is gone), then the log,
+    checkpoints and objects, which nothing reaches any more. Everything is listed before
+    anything is deleted, so a listing that refuses an entry (a link, a special file)
+    leaves the dataset whole."""
+    doomed = [keys.HINT_KEY]
+    for prefix in keys.FORMAT_PREFIXES:
+        doomed += [k for k in store.list(prefix) if k != keys.HINT_KEY]
+    for key in doomed:
+        store.delete(key)
+
+
+def load(
+    path: str | os.PathLike[str],
+    creds: Creds = None,
+    read_only: bool = False,
+    version: int | None = None,
+) -> Dataset:
+    """Open the dataset at ``path``: its newest version, or ``version`` (read-only).
 
     Raises
     ------
     DatasetNotFoundError
         ``path`` holds no hubcli dataset.
+    VersionError
+        ``version`` does not exist, or garbage collection removed it.
     UnsupportedFormatError
         It was written by a newer, incompatible hubcli.
     """
     store = open_store(path, creds)
-    return Dataset(store, read_latest_manifest(store), read_only=read_only)
+    if version is None:
+        return Dataset(store, read_head(store), read_only=read_only)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError(f"version must be an int, not {type(version).__name__}")
+    return Dataset(store, read_version(store, version), read_only=True, pinned=True)
 
 
 def dataset(path: str | os.PathLike[str], creds: Creds = None) -> Dataset:
     """Open the dataset at ``path``, creating an empty one if there is none."""
     store = open_store(path, creds)
-    if latest_version(store) is None:
+    if not dataset_exists(store):
         return empty(path, creds=creds)
-    return Dataset(store, read_latest_manifest(store))
+    return Dataset(store, read_head(store))

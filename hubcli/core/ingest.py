@@ -20,18 +20,13 @@ from hubcli.core.links import LinkSource, SecretsFor, stage_link
 from hubcli.errors import HubcliError, InvalidSampleError
 from hubcli.format import keys
 from hubcli.format.frames import encode_frame_table
-from hubcli.format.segment import (
-    CHUNK_MAGIC,
-    PREFIX_SIZE,
-    ChunkRef,
-    SampleRecord,
-    encode_segment,
-    header_digest,
-)
+from hubcli.format.layout import SegmentEntry
+from hubcli.format.segment import CHUNK_MAGIC, ChunkRef, SampleRecord, encode_segment
 from hubcli.video.index import IndexedVideo, index_video
 
 if TYPE_CHECKING:
     from hubcli.core.sources import LocalVideo, VideoSource
+    from hubcli.format.manifest import TensorMeta
     from hubcli.storage.base import Store
 
 #: A new chunk is started when the next sample would take the current one past this.
@@ -44,18 +39,16 @@ Progress = Callable[[int], None]
 
 @dataclass
 class StagedSegment:
-    key: str
-    count: int
-    size: int
-    header_size: int
-    header_sha256: str
-    nbytes: int  # bytes of the sources stored
+    """A written segment: its entry for the tensor's tree, and the bytes of video it
+    holds (stored, or linked)."""
+
+    entry: SegmentEntry
+    nbytes: int
 
 
 def stage_segment(
     store: Store,
-    tensor: str,
-    compression: str | None,
+    meta: TensorMeta,
     sources: Sequence[VideoSource],
     written: list[str],
     progress: Progress | None = None,
@@ -63,13 +56,13 @@ def stage_segment(
     """Write chunks and the segment for ``sources``. Every key written is appended to
     ``written`` as soon as it may exist, so the caller can remove them on failure. An
     error about a source carries ``source_index``."""
-    packer = _ChunkPacker(store, tensor, written, progress)
+    packer = _ChunkPacker(store, meta.dir, written, progress)
     records, tables = [], []
     try:
         for n, source in enumerate(sources):
             try:
                 with source.materialize(progress) as local:
-                    indexed = _index(local, source.name, compression, tensor)
+                    indexed = _index(local, source.name, meta.sample_compression, meta.name)
                     if progress:
                         progress(local.size)
                     records.append(packer.add(source.name, local, indexed))
@@ -81,13 +74,12 @@ def stage_segment(
     except BaseException as exc:
         packer.abort(exc)
         raise
-    return _write_segment(store, tensor, packer.chunks, records, tables, written)
+    return _write_segment(store, meta.dir, packer.chunks, records, tables, written)
 
 
 def stage_link_segment(
     store: Store,
-    tensor: str,
-    compression: str | None,
+    meta: TensorMeta,
     sources: Sequence[LinkSource],
     secrets_for: SecretsFor,
     written: list[str],
@@ -97,32 +89,32 @@ def stage_link_segment(
     records, tables = [], []
     for n, source in enumerate(sources):
         try:
-            record, indexed = stage_link(source, compression, tensor, secrets_for, progress)
+            record, indexed = stage_link(
+                source, meta.sample_compression, meta.name, secrets_for, progress
+            )
         except HubcliError as exc:
             exc.source_index = n
             raise
         records.append(record)
         tables.append(encode_frame_table(indexed.table))
-    return _write_segment(store, tensor, [], records, tables, written)
+    return _write_segment(store, meta.dir, [], records, tables, written)
 
 
 def _write_segment(
     store: Store,
-    tensor: str,
+    directory: str,
     chunks: list[ChunkRef],
     records: list[SampleRecord],
     tables: list[bytes],
     written: list[str],
 ) -> StagedSegment:
-    data = encode_segment(chunks, records, tables)
-    key = keys.segment_key(tensor, keys.new_object_id())
+    data, header_size = encode_segment(directory, chunks, records, tables)
+    object_id = keys.new_object_id()
+    key = keys.segment_key(directory, object_id)
     written.append(key)
     store.put(key, data)
-    header_size = PREFIX_SIZE + int.from_bytes(data[8:16], "little")
-    nbytes = sum(r.size for r in records)
-    return StagedSegment(
-        key, len(records), len(data), header_size, header_digest(data[:header_size]), nbytes
-    )
+    entry = SegmentEntry(object_id, len(records), header_size, len(data))
+    return StagedSegment(entry, sum(r.size for r in records))
 
 
 def _index(local: LocalVideo, name: str, compression: str | None, tensor: str) -> IndexedVideo:
@@ -141,16 +133,15 @@ class _ChunkPacker:
     """Packs sample bytes into chunks of about CHUNK_TARGET_BYTES."""
 
     def __init__(
-        self, store: Store, tensor: str, written: list[str], progress: Progress | None
+        self, store: Store, directory: str, written: list[str], progress: Progress | None
     ) -> None:
-        self.store, self.tensor, self.written = store, tensor, written
+        self.store, self.directory, self.written = store, directory, written
         self.progress = progress
         self.chunks: list[ChunkRef] = []
         self._stack: ExitStack | None = None
         self._file: BinaryIO | None = None
         self._key = ""
         self._size = 0
-        self._sha = hashlib.sha256()
 
     def add(self, name: str, local: LocalVideo, idx: IndexedVideo) -> SampleRecord:
         need = local.size + len(idx.supplement)
@@ -167,17 +158,16 @@ class _ChunkPacker:
         )
 
     def _open(self) -> None:
-        self._key = keys.chunk_key(self.tensor, keys.new_object_id())
+        self._key = keys.chunk_key(self.directory, keys.new_object_id())
         self.written.append(self._key)
         self._stack = ExitStack()
         self._file = self._stack.enter_context(self.store.open_writer(self._key))
-        self._size, self._sha = 0, hashlib.sha256()
+        self._size = 0
         self._write(CHUNK_MAGIC)
 
     def _write(self, data: bytes) -> None:
         assert self._file is not None
         self._file.write(data)
-        self._sha.update(data)
         self._size += len(data)
 
     def _copy(self, name: str, local: LocalVideo) -> bytes:
@@ -201,7 +191,7 @@ class _ChunkPacker:
         if self._stack is not None:
             stack, self._stack, self._file = self._stack, None, None
             stack.close()
-            self.chunks.append(ChunkRef(self._key, self._size, self._sha.digest()))
+            self.chunks.append(ChunkRef(self._key, self._size))
 
     def abort(self, exc: BaseException) -> None:
         """Drop the open chunk: its writer sees the exception and never publishes it."""

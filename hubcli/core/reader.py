@@ -4,26 +4,30 @@ ranged read and each checked against its checksum (format_spec/reading.md).
 
 from __future__ import annotations
 
-import bisect
 import threading
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from hubcli.core.tree import NodeReader, Tree
 from hubcli.errors import CorruptDatasetError
+from hubcli.format import keys
 from hubcli.format.frames import FrameTable, decode_frame_table
 from hubcli.format.manifest import LINK_VIDEO
+from hubcli.format.nodes import parse_node
 from hubcli.format.segment import ChunkRef, SampleRecord, SegmentHeader, parse_segment_header
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from hubcli.format.manifest import SegmentRef, TensorMeta
+    from hubcli.format.layout import Node, SegmentEntry
+    from hubcli.format.manifest import TensorMeta
     from hubcli.storage.base import Store
     from hubcli.video.plan import Run
 
@@ -31,17 +35,24 @@ if TYPE_CHECKING:
 #: through constant memory instead of being read whole.
 PACKET_BATCH_BYTES = 16 << 20
 FRAME_TABLE_CACHE = 64
+HEADER_CACHE = 256
+NODE_CACHE = 1024
 #: Batches fetched ahead of the decoder where a request waits on the network (so at
 #: most this many x ``PACKET_BATCH_BYTES`` are held).
 PREFETCH_DEPTH = 4
 
+V = TypeVar("V")
+
 
 @dataclass(frozen=True, slots=True)
 class SampleLocation:
-    """A sample's record and the objects it lives in (no chunk for a linked video)."""
+    """A sample's record and the objects it lives in (no chunk for a linked video):
+    its segment (key and header size) and its position in that segment."""
 
     record: SampleRecord
-    segment: SegmentRef
+    segment_key: str
+    header_size: int
+    position: int
     chunk: ChunkRef | None
 
     @property
@@ -85,7 +96,10 @@ class ChunkBytes:
         return self.store.remote
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
-        return self.store.get_ranges(self.key, [(self.base + a, self.base + b) for a, b in ranges])
+        with named_object(self.store, self.key):
+            return self.store.get_ranges(
+                self.key, [(self.base + a, self.base + b) for a, b in ranges]
+            )
 
     def damaged(self, packet: int) -> Exception:
         return CorruptDatasetError(
@@ -94,35 +108,73 @@ class ChunkBytes:
         )
 
 
+@contextmanager
+def named_object(store: Store, key: str) -> Iterator[None]:
+    """An object the state names must exist: a missing one means a damaged dataset, or
+    an old version whose objects gc removed while it was open."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise CorruptDatasetError(
+            f"{store.describe(key)} is missing, though this version of the dataset names it",
+            hint="the dataset is damaged, or gc removed this old version: load it again",
+        ) from None
+
+
 #: Opens the bytes of a linked sample (the dataset resolves its creds key).
 LinkOpener = Callable[[SampleRecord, str], ByteSource]
 
 
+class _Lru(Generic[V]):
+    """A small thread-safe LRU map (readers may share a dataset across threads)."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 class ReadCache:
-    """Segment headers and recent frame tables. Both are immutable once committed, so
-    entries never go stale; one cache serves every version of a dataset."""
+    """Segment headers, tree nodes and recent frame tables: all immutable once
+    committed, so entries never go stale; one cache serves every version of a dataset.
+    Each is bounded (a long-running reader of a big dataset keeps a working set)."""
 
     def __init__(self) -> None:
-        self.headers: dict[str, SegmentHeader] = {}
-        self.tables: OrderedDict[tuple[str, int], FrameTable] = OrderedDict()
-        self._lock = threading.Lock()  # readers may share a dataset across threads
+        self.headers: _Lru[SegmentHeader] = _Lru(HEADER_CACHE)
+        self.nodes: _Lru[Node] = _Lru(NODE_CACHE)
+        self.tables: _Lru[FrameTable] = _Lru(FRAME_TABLE_CACHE)
 
-    def table(self, key: tuple[str, int]) -> FrameTable | None:
-        with self._lock:
-            table = self.tables.get(key)
-            if table is not None:
-                self.tables.move_to_end(key)
-            return table
+    def node_reader(self, store: Store) -> NodeReader:
+        """Reads nodes of ``store`` through this cache."""
 
-    def add_table(self, key: tuple[str, int], table: FrameTable) -> None:
-        with self._lock:
-            self.tables[key] = table
-            if len(self.tables) > FRAME_TABLE_CACHE:
-                self.tables.popitem(last=False)
+        def read(key: str, level: int, count: int) -> Node:
+            node = self.nodes.get(key)
+            if node is None:
+                with named_object(store, key):
+                    data = store.get(key)
+                node = parse_node(data, level, count, store.describe(key))
+                self.nodes.put(key, node)
+            return node
+
+        return read
 
 
 class SampleReader:
-    """Reads the samples of one tensor as of one manifest."""
+    """Reads the samples of one tensor as of one state."""
 
     def __init__(
         self, store: Store, meta: TensorMeta, cache: ReadCache, open_link: LinkOpener | None = None
@@ -131,49 +183,65 @@ class SampleReader:
         self.meta = meta
         self.cache = cache
         self.open_link = open_link
-        self._firsts = [s.first for s in meta.segments]
+        self.tree = Tree(meta, cache.node_reader(store))
 
     def locate(self, index: int) -> SampleLocation:
-        seg = self.meta.segments[bisect.bisect_right(self._firsts, index) - 1]
-        header = self._header(seg)
-        if len(header.samples) != seg.count:
-            raise CorruptDatasetError(
-                f"{self.store.describe(seg.key)}: holds {len(header.samples)} samples, "
-                f"the manifest says {seg.count}"
-            )
-        record = header.samples[index - seg.first]
+        found = self.tree.locate(index)
+        header = self.header(found.entry)
+        record = header.samples[found.offset]
         chunk = None if record.chunk is None else header.chunks[record.chunk]
-        return SampleLocation(record, seg, chunk)
+        key = keys.segment_key(self.meta.dir, found.entry.id)
+        return SampleLocation(record, key, found.entry.header_size, found.offset, chunk)
 
-    def _header(self, seg: SegmentRef) -> SegmentHeader:
-        header = self.cache.headers.get(seg.key)
+    def header(self, entry: SegmentEntry) -> SegmentHeader:
+        """A segment's header, read once and checked (its checksum, its sample count)."""
+        key = keys.segment_key(self.meta.dir, entry.id)
+        header = self.cache.headers.get(key)
         if header is None:
-            data = self.store.get_range(seg.key, 0, seg.header_size)
+            where = self.store.describe(key)
+            with named_object(self.store, key):
+                data = self.store.get_range(key, 0, entry.header_size)
             header = parse_segment_header(
                 data,
-                seg.header_sha256,
-                self.meta.name,
+                entry.sha256,
+                self.meta.dir,
                 self.meta.sample_compression,
-                self.store.describe(seg.key),
+                where,
                 linked=self.meta.htype == LINK_VIDEO,
             )
-            self.cache.headers[seg.key] = header
+            if len(header.samples) != entry.count:
+                raise CorruptDatasetError(
+                    f"{where}: holds {len(header.samples)} samples, its reference says "
+                    f"{entry.count}"
+                )
+            self.cache.headers.put(key, header)
         return header
+
+    def frame_table_bytes(self, entry: SegmentEntry, record: SampleRecord) -> bytes:
+        """A sample's frame table as stored, checked by its CRC-32."""
+        key = keys.segment_key(self.meta.dir, entry.id)
+        start = entry.header_size + record.frames_offset
+        with named_object(self.store, key):
+            data = self.store.get_range(key, start, start + record.frames_size)
+        if len(data) != record.frames_size or zlib.crc32(data) & 0xFFFFFFFF != record.frames_crc32:
+            raise CorruptDatasetError(f"{self.store.describe(key)}: frame table checksum mismatch")
+        return data
 
     def frame_table(self, index: int) -> FrameTable:
         loc = self.locate(index)
-        cache_key = (loc.segment.key, index - loc.segment.first)
-        table = self.cache.table(cache_key)
+        cache_key = (loc.segment_key, loc.position)
+        table = self.cache.tables.get(cache_key)
         if table is not None:
             return table
-        rec, where = loc.record, f"{self.store.describe(loc.segment.key)} sample {index}"
-        start = loc.segment.header_size + rec.frames_offset
-        data = self.store.get_range(loc.segment.key, start, start + rec.frames_size)
+        rec, where = loc.record, f"{self.store.describe(loc.segment_key)} sample {index}"
+        start = loc.header_size + rec.frames_offset
+        with named_object(self.store, loc.segment_key):
+            data = self.store.get_range(loc.segment_key, start, start + rec.frames_size)
         if len(data) != rec.frames_size or zlib.crc32(data) & 0xFFFFFFFF != rec.frames_crc32:
             raise CorruptDatasetError(f"{where}: frame table checksum mismatch")
         table = decode_frame_table(data, where)
         _check_table_fits(table, rec, where)
-        self.cache.add_table(cache_key, table)
+        self.cache.tables.put(cache_key, table)
         return table
 
     def byte_source(self, index: int) -> ByteSource:

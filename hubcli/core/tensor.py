@@ -6,13 +6,15 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubcli.core.commit import read_latest_manifest
+from hubcli.core.commit import Change, Plan, Written, committed, node_objects
 from hubcli.core.frame_index import normalize_positions, selection
-from hubcli.core.ingest import Progress, StagedSegment, stage_link_segment, stage_segment
+from hubcli.core.ingest import Progress, stage_link_segment, stage_segment
 from hubcli.core.links import as_link, check_keys
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import as_source
-from hubcli.errors import FrameIndexError, TensorNotFoundError
+from hubcli.errors import ConflictError, FrameIndexError, TensorNotFoundError
+from hubcli.format import keys
+from hubcli.format.log import Append, Delete
 from hubcli.format.manifest import LINK_VIDEO
 
 if TYPE_CHECKING:
@@ -20,7 +22,9 @@ if TYPE_CHECKING:
 
     from hubcli.core.dataset import Dataset
     from hubcli.core.reader import SampleReader
+    from hubcli.format.layout import Layout, SegmentEntry
     from hubcli.format.manifest import Manifest, TensorMeta
+    from hubcli.storage.base import Store
 
 
 @dataclass(frozen=True)
@@ -92,41 +96,40 @@ class Tensor:
         samples = list(samples)
         if not samples:
             return Appended(0, 0)
-        written: list[str] = []
+        written = Written()
         try:
             if self.is_link:
                 links = [as_link(s) for s in samples]
                 check_keys(links, [k.name for k in self.dataset.manifest.creds_keys])
                 staged = stage_link_segment(
-                    store,
-                    self.name,
-                    meta.sample_compression,
-                    links,
-                    self.dataset.secrets_for,
-                    written,
-                    progress,
+                    store, meta, links, self.dataset.secrets_for, written.keys, progress
                 )
             else:
                 sources = [as_source(s) for s in samples]
-                staged = stage_segment(
-                    store, self.name, meta.sample_compression, sources, written, progress
-                )
-            self.dataset.commit(lambda manifest: self._with_segment(manifest, staged))
+                staged = stage_segment(store, meta, sources, written.keys, progress)
+            self.dataset.commit(append_change(self.name, meta.dir, staged.entry), written)
         except BaseException:
-            _remove_unless_committed(self.dataset, written)
+            remove_unless_committed(store, written)
             raise
-        return Appended(staged.count, staged.nbytes)
+        return Appended(staged.entry.count, staged.nbytes)
 
-    def _with_segment(self, manifest: Manifest, staged: StagedSegment) -> Manifest:
-        """``manifest`` with the staged samples after this tensor's newest samples (called
-        again on the winner's manifest if another writer commits first)."""
-        current = manifest.tensor(self.name)
-        if current is None:
-            raise TensorNotFoundError(
-                f"tensor {self.name!r} no longer exists in {self.dataset.path}"
+    def pop(self, index: int = -1) -> None:
+        """Remove sample ``index`` (later samples shift down, as in a list); one commit.
+        Its bytes are freed by ``gc`` once no kept version needs them."""
+        del self[index]
+
+    def __delitem__(self, index: Any) -> None:
+        """``del tensor[i]``, ``del tensor[a:b]``, ``del tensor[[i, j]]``: one commit."""
+        self.dataset.check_writable()
+        if isinstance(index, tuple):
+            raise FrameIndexError(
+                f"cannot delete frames of {self.name!r}: only whole samples",
+                hint="delete samples, e.g. del ds.videos[3]",
             )
-        ref = (staged.key, staged.count, staged.size, staged.header_size, staged.header_sha256)
-        return manifest.with_tensor(current.with_segment(*ref))
+        positions, _ = normalize_positions(index, len(self), "sample", f"tensor {self.name!r}")
+        indices = sorted({int(p) for p in positions})
+        if indices:
+            self.dataset.commit(delete_change(self.name, indices, self.meta.layout))
 
     # --- reading --------------------------------------------------------------------
     def __getitem__(self, index: Any) -> SampleView | SamplesView:
@@ -148,21 +151,57 @@ class Tensor:
             yield SampleView(self, i, ())
 
 
-def _remove_unless_committed(dataset: Dataset, written: list[str]) -> None:
-    """Remove what a failed append wrote, unless its manifest was in fact committed (an
-    error can arrive after the commit: Ctrl-C, a lost reply from an object store).
+def append_change(name: str, directory: str, entry: SegmentEntry) -> Change:
+    """Append the staged segment ``entry`` at the end of tensor ``name`` (planned again
+    on the winner's state if another writer commits first: the sealing may differ)."""
 
-    Best effort: the keys are unreferenced, so leaving one behind is harmless, while
-    removing a committed one would break the dataset. When in doubt, keep them.
+    def plan(state: Manifest) -> Plan:
+        meta = _current(state, name)
+        if meta.dir != directory:
+            raise TensorNotFoundError(f"tensor {name!r} was replaced while this append ran")
+        _, sealed = meta.layout.appended(entry, meta.fanout, keys.new_object_id)
+        return Plan(
+            [Append(name, entry, tuple(node_id for node_id, _ in sealed))],
+            node_objects(meta, sealed),
+        )
+
+    return plan
+
+
+def delete_change(name: str, indices: list[int], base: Layout) -> Change:
+    """Remove logical samples ``indices``, chosen on ``base``. Re-planned on a newer
+    state only if that state just added samples at the end (the indices still name the
+    same samples); if another writer removed or rearranged samples, it is refused."""
+
+    def plan(state: Manifest) -> Plan:
+        meta = _current(state, name)
+        layout = meta.layout
+        if layout.deleted != base.deleted or layout.physical < base.physical:
+            raise ConflictError(
+                f"tensor {name!r} changed while samples were being deleted",
+                hint="load the dataset again and retry the delete",
+            )
+        return Plan([Delete(name, tuple(indices))])
+
+    return plan
+
+
+def _current(state: Manifest, name: str) -> TensorMeta:
+    meta = state.tensor(name)
+    if meta is None:
+        raise TensorNotFoundError(f"tensor {name!r} no longer exists")
+    return meta
+
+
+def remove_unless_committed(store: Store, written: Written) -> None:
+    """Remove what a failed write created, unless its commit landed after all (an error
+    can arrive after the commit: Ctrl-C, a lost reply from an object store).
+
+    Best effort: the keys are unreferenced, so leaving one behind is harmless (gc removes
+    it), while removing a committed one would break the dataset. When in doubt, keep.
     """
-    segments = [k for k in written if k.endswith(".seg")]
-    try:
-        latest = read_latest_manifest(dataset.store)
-    except Exception:
+    if committed(store, written) is not False:
         return
-    referenced = {ref.key for t in latest.tensors for ref in t.segments}
-    if referenced.intersection(segments):
-        return
-    for key in written:
+    for key in written.keys:
         with contextlib.suppress(Exception):
-            dataset.store.delete(key)
+            store.delete(key)

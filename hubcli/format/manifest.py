@@ -1,7 +1,10 @@
-"""The version manifest: the whole state of a dataset at one version (format_spec/metadata.md).
+"""The state of a dataset at one version, and the JSON objects that hold it.
 
-A manifest is a UTF-8 JSON object stored at ``versions/<20 digits>.json``. It is the
-only file ever created to commit a change, so it is also the commit record.
+Format 1.2 (format_spec/log.md) keeps a dataset's state in the hint, in checkpoints and
+in the anchor manifest, and changes it by commit records (format/log.py). Formats 1.0
+and 1.1 (format_spec/metadata.md) wrote a whole manifest per version under
+``versions/``; those are still read, into the same model: a tensor's segment references
+become the entries of its layout's first spine level.
 """
 
 from __future__ import annotations
@@ -13,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError, UnsupportedHtypeError
 from hubcli.format import keys
+from hubcli.format.layout import (
+    DEFAULT_FANOUT,
+    Entry,
+    Layout,
+    NodePointer,
+    SegmentEntry,
+    check_layout,
+)
 from hubcli.format.limits import (
     MAX_JSON_INT_DIGITS,
     MAX_MANIFEST_BYTES,
@@ -21,8 +32,8 @@ from hubcli.format.limits import (
 )
 from hubcli.format.validate import as_map, field, non_negative
 from hubcli.format.version import (
-    BASE_VERSION,
     FORMAT_NAME,
+    FORMAT_VERSION,
     check_readable,
     parse_format_version,
 )
@@ -38,28 +49,15 @@ TENSOR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 CREDS_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentRef:
-    """Where one commit's samples of a tensor are described (a segment object)."""
-
-    key: str
-    first: int
-    count: int
-    size: int
-    header_size: int
-    header_sha256: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "first": self.first,
-            "count": self.count,
-            "size": self.size,
-            "header_size": self.header_size,
-            "header_sha256": self.header_sha256,
-        }
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+#: The anchor's stand-in tensor: 1.0/1.1 readers refuse its htype ("upgrade hubcli").
+ANCHOR_TENSOR: dict[str, Any] = {
+    "name": "_log",
+    "htype": "hubcli-1.2-log",
+    "sample_compression": None,
+    "length": 0,
+    "segments": [],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +73,7 @@ class CredsKey:
 
 @dataclass(frozen=True, slots=True)
 class TensorMeta:
-    """One tensor: its type, compression, length and the segments holding its samples.
+    """One tensor: its type, compression, the folder of its objects and its layout.
 
     ``sample_compression`` is None only for a link tensor that takes any container.
     """
@@ -83,24 +81,31 @@ class TensorMeta:
     name: str
     htype: str
     sample_compression: str | None
-    length: int
-    segments: tuple[SegmentRef, ...] = ()
+    dir: str
+    layout: Layout = Layout()  # noqa: RUF009 - immutable, so one shared empty layout is fine
+    fanout: int = DEFAULT_FANOUT
 
-    def with_segment(
-        self, key: str, count: int, size: int, header_size: int, sha: str
-    ) -> TensorMeta:
-        """This tensor with ``count`` more samples described by the segment at ``key``."""
-        ref = SegmentRef(key, self.length, count, size, header_size, sha)
-        return replace(self, length=self.length + count, segments=(*self.segments, ref))
+    @property
+    def length(self) -> int:
+        return self.layout.length
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "htype": self.htype,
             "sample_compression": self.sample_compression,
+            "dir": self.dir,
+            "fanout": self.fanout,
             "length": self.length,
-            "segments": [s.to_dict() for s in self.segments],
+            "spine": [[_entry_to_list(e) for e in level] for level in self.layout.spine],
+            "deleted": list(self.layout.deleted),
         }
+
+
+def _entry_to_list(entry: Entry) -> list[Any]:
+    if isinstance(entry, SegmentEntry):
+        return [entry.id, entry.count, entry.header_size, entry.size, entry.sha256]
+    return [entry.id, entry.count]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +116,22 @@ class Manifest:
     version: int
     created_at: str
     tensors: tuple[TensorMeta, ...] = ()
-    format_version: str = "1.0"
+    format_version: str = FORMAT_VERSION
     creds_keys: tuple[CredsKey, ...] = ()
+    #: The version of the anchor this state's log starts at (format_spec/log.md §7);
+    #: None for a 1.0/1.1 manifest.
+    anchor: int | None = None
+
+    @property
+    def is_log(self) -> bool:
+        """Whether this is a 1.2 state (changed by commit records)."""
+        return self.anchor is not None
 
     def tensor(self, name: str) -> TensorMeta | None:
         return next((t for t in self.tensors if t.name == name), None)
 
     def with_tensor(self, meta: TensorMeta) -> Manifest:
-        """This manifest with ``meta`` replacing the tensor of the same name, or added last."""
+        """This state with ``meta`` replacing the tensor of the same name, or added last."""
         names = [t.name for t in self.tensors]
         if meta.name in names:
             tensors = tuple(meta if t.name == meta.name else t for t in self.tensors)
@@ -129,22 +142,18 @@ class Manifest:
     def creds_key(self, name: str) -> CredsKey | None:
         return next((k for k in self.creds_keys if k.name == name), None)
 
-    def required_version(self) -> tuple[int, int]:
-        """The lowest format version that can describe this manifest."""
-        if self.creds_keys or any(t.htype == LINK_VIDEO for t in self.tensors):
-            return (1, 1)
-        return BASE_VERSION
-
     def to_dict(self) -> dict[str, Any]:
+        """The 1.2 state object (format_spec/log.md §3)."""
         body: dict[str, Any] = {
             "format": FORMAT_NAME,
-            "format_version": self.format_version,
+            "format_version": FORMAT_VERSION,
             "dataset_id": self.dataset_id,
             "version": self.version,
             "created_at": self.created_at,
+            "anchor": self.version if self.anchor is None else self.anchor,
             "tensors": [t.to_dict() for t in self.tensors],
         }
-        if self.creds_keys:  # format 1.1; absent means none
+        if self.creds_keys:
             body["creds_keys"] = [k.to_dict() for k in self.creds_keys]
         return body
 
@@ -178,8 +187,31 @@ def validate_htype(htype: object, compression: object) -> tuple[str, str | None]
     return str(htype), str(compression)
 
 
-def encode_manifest(manifest: Manifest) -> bytes:
-    return (json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False) + "\n").encode()
+# --- JSON --------------------------------------------------------------------------------
+def dump_json(body: object) -> bytes:
+    """Compact, stable JSON (one line) for the objects 1.2 writes."""
+    return (json.dumps(body, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def encode_state(manifest: Manifest) -> bytes:
+    """The state object (hint, checkpoint)."""
+    return dump_json(manifest.to_dict())
+
+
+def encode_anchor(manifest: Manifest) -> bytes:
+    """The anchor manifest of format_spec/log.md §7: a 1.x-shaped manifest that 1.0/1.1
+    readers refuse, holding the state it starts the log from."""
+    return dump_json(
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "dataset_id": manifest.dataset_id,
+            "version": manifest.version,
+            "created_at": manifest.created_at,
+            "tensors": [ANCHOR_TENSOR],
+            "state": manifest.to_dict(),
+        }
+    )
 
 
 def load_json(data: bytes, where: str) -> object:
@@ -203,7 +235,7 @@ def load_json(data: bytes, where: str) -> object:
         raise CorruptDatasetError(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
         # The C parser recurses once a level and stops cleanly at the interpreter's
-        # limit; the format nests 4 levels.
+        # limit; the format nests 5 levels.
         raise CorruptDatasetError(f"{where}: JSON nested too deeply") from None
 
 
@@ -226,39 +258,86 @@ def _refuse(reason: str, where: str) -> Any:
     raise CorruptDatasetError(f"{where}: {reason}")
 
 
+# --- reading manifests and states -------------------------------------------------------------
 def parse_manifest(data: bytes, where: str) -> Manifest:
-    """Parse and validate a manifest's bytes; ``where`` names the file in errors."""
+    """Parse a manifest under ``versions/``: a 1.0/1.1 manifest, or a 1.2 anchor (whose
+    state is returned)."""
     obj = as_map(load_json(data, where), where)
     if obj.get("format") != FORMAT_NAME:
         raise CorruptDatasetError(f"{where}: field 'format' must be {FORMAT_NAME!r}")
     fmt = field(obj, "format_version", str, where)
+    version = parse_format_version(fmt, where)
+    check_readable(version, where)
+    if version >= (1, 2):
+        return _parse_anchor(obj, where)
+    return _parse_legacy(obj, fmt, where)
+
+
+def is_anchor(manifest_obj: Mapping[str, Any]) -> bool:
+    return "state" in manifest_obj
+
+
+def _parse_anchor(obj: Mapping[str, Any], where: str) -> Manifest:
+    state = parse_state_object(field(obj, "state", dict, where), f"{where} state")
+    if non_negative(obj, "version", where) != state.version or state.anchor != state.version:
+        raise CorruptDatasetError(f"{where}: the anchor's version disagrees with its state")
+    if obj.get("dataset_id") != state.dataset_id:
+        raise CorruptDatasetError(f"{where}: dataset_id disagrees with its state")
+    return state
+
+
+def parse_state(data: bytes, where: str) -> Manifest:
+    """Parse a 1.2 state object (the hint, a checkpoint)."""
+    return parse_state_object(load_json(data, where), where)
+
+
+def parse_state_object(raw: object, where: str) -> Manifest:
+    obj = as_map(raw, where)
+    if obj.get("format") != FORMAT_NAME:
+        raise CorruptDatasetError(f"{where}: field 'format' must be {FORMAT_NAME!r}")
+    fmt = field(obj, "format_version", str, where)
     check_readable(parse_format_version(fmt, where), where)
+    tensors = tuple(
+        _parse_tensor_state(t, f"{where} tensor #{i}")
+        for i, t in enumerate(field(obj, "tensors", list, where))
+    )
+    _check_unique([t.name for t in tensors], "tensor names", where)
+    version = non_negative(obj, "version", where)
+    anchor = non_negative(obj, "anchor", where)
+    if anchor > version:
+        raise CorruptDatasetError(f"{where}: anchor {anchor} is after version {version}")
+    return Manifest(
+        dataset_id=_dataset_id(obj, where),
+        version=version,
+        created_at=field(obj, "created_at", str, where),
+        tensors=tensors,
+        format_version=fmt,
+        creds_keys=_creds_keys(obj, where),
+        anchor=anchor,
+    )
+
+
+def _dataset_id(obj: Mapping[str, Any], where: str) -> str:
     dataset_id = field(obj, "dataset_id", str, where)
     if not _DATASET_ID_RE.fullmatch(dataset_id):
         raise CorruptDatasetError(f"{where}: dataset_id must be 32 lowercase hex digits")
-    tensors = tuple(
-        _parse_tensor(t, f"{where} tensor #{i}")
-        for i, t in enumerate(field(obj, "tensors", list, where))
-    )
-    names = [t.name for t in tensors]
+    return dataset_id
+
+
+def _check_unique(names: list[str], what: str, where: str) -> None:
     if len(set(names)) != len(names):
-        raise CorruptDatasetError(f"{where}: duplicate tensor names")
+        raise CorruptDatasetError(f"{where}: duplicate {what}")
+
+
+def _creds_keys(obj: Mapping[str, Any], where: str) -> tuple[CredsKey, ...]:
     raw_keys = obj.get("creds_keys", [])  # format 1.1; absent means none
     if not isinstance(raw_keys, list):
         raise CorruptDatasetError(f"{where}: field 'creds_keys' must be a list")
     creds_keys = tuple(
         _parse_creds_key(k, f"{where} creds key #{i}") for i, k in enumerate(raw_keys)
     )
-    if len({k.name for k in creds_keys}) != len(creds_keys):
-        raise CorruptDatasetError(f"{where}: duplicate creds key names")
-    return Manifest(
-        dataset_id=dataset_id,
-        version=non_negative(obj, "version", where),
-        created_at=field(obj, "created_at", str, where),
-        tensors=tensors,
-        format_version=fmt,
-        creds_keys=creds_keys,
-    )
+    _check_unique([k.name for k in creds_keys], "creds key names", where)
+    return creds_keys
 
 
 def _parse_creds_key(value: object, where: str) -> CredsKey:
@@ -269,8 +348,8 @@ def _parse_creds_key(value: object, where: str) -> CredsKey:
     return CredsKey(name, field(obj, "managed", bool, where))
 
 
-def _parse_tensor(value: object, where: str) -> TensorMeta:
-    obj = as_map(value, where)
+def _parse_kind(obj: Mapping[str, Any], where: str) -> tuple[str, str, str | None]:
+    """``(name, htype, sample_compression)`` of a tensor object, any format version."""
     name = field(obj, "name", str, where)
     if not TENSOR_NAME_RE.fullmatch(name):
         raise CorruptDatasetError(f"{where}: invalid tensor name {name!r}")
@@ -292,50 +371,118 @@ def _parse_tensor(value: object, where: str) -> TensorMeta:
             "unknown to this hubcli",
             hint="upgrade hubcli (pip install -U hubcli)",
         )
-    length = non_negative(obj, "length", where)
-    segments = tuple(
-        _parse_segment_ref(s, name, f"{where} segment #{i}")
-        for i, s in enumerate(field(obj, "segments", list, where))
+    return name, htype, compression
+
+
+def _parse_tensor_state(value: object, where: str) -> TensorMeta:
+    obj = as_map(value, where)
+    name, htype, compression = _parse_kind(obj, where)
+    directory = field(obj, "dir", str, where)
+    if not TENSOR_NAME_RE.fullmatch(directory):
+        raise CorruptDatasetError(f"{where}: invalid dir {directory!r}")
+    fanout = non_negative(obj, "fanout", where)
+    spine = tuple(
+        tuple(_parse_spine_entry(e, level, f"{where} spine[{level}]") for e in entries)
+        for level, entries in enumerate(field(obj, "spine", list, where))
+        if _is_list(entries, f"{where} spine[{level}]")
     )
-    _check_segments_cover(segments, length, where)
-    return TensorMeta(name, htype, compression, length, segments)
+    deleted = field(obj, "deleted", list, where)
+    if not all(type(d) is int for d in deleted):
+        raise CorruptDatasetError(f"{where}: deleted must be integers")
+    layout = Layout(spine, tuple(deleted))
+    check_layout(layout, fanout, where)
+    if non_negative(obj, "length", where) != layout.length:
+        raise CorruptDatasetError(f"{where}: length disagrees with its spine and deletions")
+    return TensorMeta(name, htype, compression, directory, layout, fanout)
 
 
-def _parse_segment_ref(value: object, tensor: str, where: str) -> SegmentRef:
-    obj: Mapping[str, Any] = as_map(value, where)
+def _is_list(value: object, where: str) -> bool:
+    if not isinstance(value, list):
+        raise CorruptDatasetError(f"{where}: must be a list")
+    return True
+
+
+def _parse_spine_entry(value: object, level: int, where: str) -> Entry:
+    size = 5 if level == 0 else 2
+    if not isinstance(value, list) or len(value) != size:
+        raise CorruptDatasetError(f"{where}: an entry must have {size} fields")
+    entry_id = value[0]
+    if not isinstance(entry_id, str) or not _ID_RE.fullmatch(entry_id):
+        raise CorruptDatasetError(f"{where}: an id must be 32 lowercase hex digits")
+    numbers = value[1:4] if level == 0 else value[1:]
+    if not all(type(n) is int and n > 0 for n in numbers):
+        raise CorruptDatasetError(f"{where}: counts and sizes must be positive integers")
+    if level > 0:
+        return NodePointer(entry_id, numbers[0])
+    count, header_size, size_ = numbers
+    sha = value[4]
+    if sha is not None and not (isinstance(sha, str) and _SHA256_HEX_RE.fullmatch(sha)):
+        raise CorruptDatasetError(f"{where}: sha256 must be 64 lowercase hex digits or null")
+    _check_segment_sizes(count, header_size, size_, where)
+    return SegmentEntry(entry_id, count, header_size, size_, sha)
+
+
+def _check_segment_sizes(count: int, header_size: int, size: int, where: str) -> None:
+    if not 16 <= header_size <= min(size, MAX_SEGMENT_HEADER_BYTES):
+        raise CorruptDatasetError(
+            f"{where}: header_size must be within 16..size and at most "
+            f"{MAX_SEGMENT_HEADER_BYTES} bytes"
+        )
+    if count > max_samples(header_size):
+        # Checked before anything is sized by the count (format_spec/limits.md).
+        raise CorruptDatasetError(
+            f"{where}: {count} samples cannot fit a {header_size}-byte header"
+        )
+
+
+# --- 1.0 / 1.1 manifests ------------------------------------------------------------------
+def _parse_legacy(obj: Mapping[str, Any], fmt: str, where: str) -> Manifest:
+    tensors = tuple(
+        _parse_legacy_tensor(t, f"{where} tensor #{i}")
+        for i, t in enumerate(field(obj, "tensors", list, where))
+    )
+    _check_unique([t.name for t in tensors], "tensor names", where)
+    return Manifest(
+        dataset_id=_dataset_id(obj, where),
+        version=non_negative(obj, "version", where),
+        created_at=field(obj, "created_at", str, where),
+        tensors=tensors,
+        format_version=fmt,
+        creds_keys=_creds_keys(obj, where),
+    )
+
+
+def _parse_legacy_tensor(value: object, where: str) -> TensorMeta:
+    obj = as_map(value, where)
+    name, htype, compression = _parse_kind(obj, where)
+    length = non_negative(obj, "length", where)
+    entries = []
+    expected = 0
+    for i, raw in enumerate(field(obj, "segments", list, where)):
+        entry, first = _parse_segment_ref(raw, name, f"{where} segment #{i}")
+        if first != expected:
+            raise CorruptDatasetError(f"{where}: segments do not tile the samples in order")
+        expected += entry.count
+        entries.append(entry)
+    if expected != length:
+        raise CorruptDatasetError(f"{where}: segments hold {expected} samples, length is {length}")
+    layout = Layout((tuple(entries),) if entries else ())
+    return TensorMeta(name, htype, compression, name, layout)
+
+
+def _parse_segment_ref(value: object, tensor: str, where: str) -> tuple[SegmentEntry, int]:
+    obj = as_map(value, where)
     key = field(obj, "key", str, where)
     if not keys.is_object_key_of(tensor, key, "segments"):
         raise CorruptDatasetError(f"{where}: {key!r} is not a segment key of tensor {tensor!r}")
     sha = field(obj, "header_sha256", str, where)
     if not _SHA256_HEX_RE.fullmatch(sha):
         raise CorruptDatasetError(f"{where}: header_sha256 must be 64 lowercase hex digits")
-    ref = SegmentRef(
-        key=key,
-        first=non_negative(obj, "first", where),
-        count=non_negative(obj, "count", where),
-        size=non_negative(obj, "size", where),
-        header_size=non_negative(obj, "header_size", where),
-        header_sha256=sha,
-    )
-    if not 16 <= ref.header_size <= min(ref.size, MAX_SEGMENT_HEADER_BYTES):
-        raise CorruptDatasetError(
-            f"{where}: header_size must be within 16..size and at most "
-            f"{MAX_SEGMENT_HEADER_BYTES} bytes"
-        )
-    if ref.count > max_samples(ref.header_size):
-        # Checked before anything is sized by the count (format_spec/limits.md).
-        raise CorruptDatasetError(
-            f"{where}: {ref.count} samples cannot fit a {ref.header_size}-byte header"
-        )
-    return ref
-
-
-def _check_segments_cover(segments: tuple[SegmentRef, ...], length: int, where: str) -> None:
-    """Segments must tile samples 0..length-1 in order, with no gap or overlap."""
-    expected = 0
-    for ref in segments:
-        if ref.first != expected or ref.count == 0:
-            raise CorruptDatasetError(f"{where}: segments do not tile the samples in order")
-        expected += ref.count
-    if expected != length:
-        raise CorruptDatasetError(f"{where}: segments hold {expected} samples, length is {length}")
+    count = non_negative(obj, "count", where)
+    if count == 0:
+        raise CorruptDatasetError(f"{where}: segments do not tile the samples in order")
+    header_size = non_negative(obj, "header_size", where)
+    size = non_negative(obj, "size", where)
+    _check_segment_sizes(count, header_size, size, where)
+    object_id = key.rsplit("/", 1)[-1].removesuffix(".seg")
+    return SegmentEntry(object_id, count, header_size, size, sha), non_negative(obj, "first", where)

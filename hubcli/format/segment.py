@@ -38,10 +38,13 @@ from hubcli.format.validate import as_map, field, int_list, non_negative
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-SEGMENT_MAGIC = b"HUBCSEG1"
+SEGMENT_MAGIC = b"HUBCSEG1"  # format 1.0/1.1: header checked by the SHA-256 its reference holds
+SEGMENT_MAGIC_V2 = b"HUBCSEG2"  # format 1.2: header checked by the CRC-32 in its prefix
 CHUNK_MAGIC = b"HUBCCHK1"
 PREFIX = struct.Struct("<8sQ")
 PREFIX_SIZE = PREFIX.size  # 16
+PREFIX_V2 = struct.Struct("<8sQI")
+PREFIX_V2_SIZE = PREFIX_V2.size  # 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +108,19 @@ def _fourcc(obj: Mapping[str, Any], where: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ChunkRef:
-    """A chunk object one or more samples of the segment live in."""
+    """A chunk object one or more samples of the segment live in. ``sha256`` is set
+    for chunks of 1.0/1.1 segments only (1.2 checks each sample's SHA-256 instead)."""
 
     key: str
     size: int
-    sha256: bytes
+    sha256: bytes | None = None
+
+    @property
+    def id(self) -> str:
+        return self.key.rsplit("/", 1)[-1].removesuffix(".chunk")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "size": self.size, "sha256": self.sha256}
+        return {"id": bytes.fromhex(self.id), "size": self.size}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,13 +209,21 @@ class SegmentHeader:
 
 
 def encode_segment(
-    chunks: list[ChunkRef], samples: list[SampleRecord], frame_tables: list[bytes]
-) -> bytes:
-    """Build a segment object from records whose ``frames_*`` fields are filled in here.
+    directory: str,
+    chunks: list[ChunkRef],
+    samples: list[SampleRecord],
+    frame_tables: list[bytes],
+) -> tuple[bytes, int]:
+    """A 1.2 segment object (``HUBCSEG2``) and its ``header_size``, from records whose
+    ``frames_*`` fields are filled in here. ``directory`` is the tensor's folder: every
+    chunk must be in it.
 
-    ``frames_offset`` counts from the end of the header (byte ``16 + H``), so the
+    ``frames_offset`` counts from the end of the header (byte ``header_size``), so the
     header never has to hold its own size.
     """
+    for chunk in chunks:
+        if not keys.is_object_key_of(directory, chunk.key, "chunks"):
+            raise ValueError(f"{chunk.key} is not a chunk of {directory}")
     located, position = [], 0
     for record, blob in zip(samples, frame_tables, strict=True):
         crc = zlib.crc32(blob) & 0xFFFFFFFF
@@ -216,7 +232,8 @@ def encode_segment(
         )
         position += len(blob)
     header = _pack_header(chunks, located)
-    return PREFIX.pack(SEGMENT_MAGIC, len(header)) + header + b"".join(frame_tables)
+    prefix = PREFIX_V2.pack(SEGMENT_MAGIC_V2, len(header), zlib.crc32(header) & 0xFFFFFFFF)
+    return prefix + header + b"".join(frame_tables), len(prefix) + len(header)
 
 
 def _pack_header(chunks: list[ChunkRef], samples: list[SampleRecord]) -> bytes:
@@ -229,44 +246,51 @@ def header_digest(header_bytes: bytes) -> str:
     return hashlib.sha256(header_bytes).hexdigest()
 
 
-def parse_segment_prefix(prefix: bytes, where: str) -> int:
-    """Validate the 16-byte prefix; return the header length H."""
-    if len(prefix) < PREFIX_SIZE:
-        raise CorruptDatasetError(f"{where}: segment is shorter than its 16-byte prefix")
-    magic, header_len = PREFIX.unpack_from(prefix)
-    if magic != SEGMENT_MAGIC:
-        raise CorruptDatasetError(f"{where}: bad segment magic {magic!r}")
-    if PREFIX_SIZE + header_len > MAX_SEGMENT_HEADER_BYTES:
-        raise CorruptDatasetError(f"{where}: segment header beyond the format's size limit")
-    return int(header_len)
-
-
 def parse_segment_header(
     data: bytes,
-    expected_sha256: str,
-    tensor: str,
+    expected_sha256: str | None,
+    directory: str,
     compression: str | None,
     where: str,
     *,
     linked: bool = False,
 ) -> SegmentHeader:
-    """Parse ``data`` = the first ``header_size`` bytes of a segment of ``tensor``,
-    checked by SHA-256, with every record checked against the tensor's compression
-    (None: any container) and kind (``linked``: link records, else stored videos)."""
-    if header_digest(data) != expected_sha256:
-        raise CorruptDatasetError(f"{where}: segment header checksum mismatch")
-    header_len = parse_segment_prefix(data, where)
-    if PREFIX_SIZE + header_len != len(data):
-        raise CorruptDatasetError(f"{where}: segment header length disagrees with the manifest")
+    """Parse ``data`` = the first ``header_size`` bytes of a segment of the tensor whose
+    objects are in ``tensors/<directory>/``: a 1.0/1.1 segment (``HUBCSEG1``, checked
+    against ``expected_sha256``) or a 1.2 one (``HUBCSEG2``, checked by its own CRC-32).
+    Every record is checked against the tensor's compression (None: any container) and
+    kind (``linked``: link records, else stored videos)."""
+    magic = data[:8]
+    if magic == SEGMENT_MAGIC and expected_sha256 is not None:
+        if header_digest(data) != expected_sha256:
+            raise CorruptDatasetError(f"{where}: segment header checksum mismatch")
+        body = _body(
+            data,
+            PREFIX.unpack_from(data)[1] if len(data) >= PREFIX_SIZE else -1,
+            PREFIX_SIZE,
+            where,
+        )
+        legacy = True
+    elif magic == SEGMENT_MAGIC_V2 and expected_sha256 is None:
+        if len(data) < PREFIX_V2_SIZE:
+            raise CorruptDatasetError(f"{where}: segment is shorter than its prefix")
+        _, header_len, crc = PREFIX_V2.unpack_from(data)
+        body = _body(data, header_len, PREFIX_V2_SIZE, where)
+        if zlib.crc32(body) & 0xFFFFFFFF != crc:
+            raise CorruptDatasetError(f"{where}: segment header checksum mismatch")
+        legacy = False
+    else:
+        raise CorruptDatasetError(f"{where}: bad segment magic {magic!r} for its reference")
     try:
         # unpackb sizes msgpack's length limits to the input (Unpacker's default cap of
         # 100 MiB would refuse big headers) and rejects bytes after the map (ExtraData).
-        raw = msgpack.unpackb(data[PREFIX_SIZE:], raw=False, strict_map_key=True)
+        raw = msgpack.unpackb(body, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types on bad input
         raise CorruptDatasetError(f"{where}: segment header is not valid msgpack ({exc})") from None
     obj = as_map(raw, where)
+    parse_chunk = _parse_legacy_chunk_ref if legacy else _parse_chunk_ref
     chunks = tuple(
-        _parse_chunk_ref(c, tensor, f"{where} chunk #{i}")
+        parse_chunk(c, directory, f"{where} chunk #{i}")
         for i, c in enumerate(field(obj, "chunks", list, where))
     )
     if linked and chunks:
@@ -278,16 +302,34 @@ def parse_segment_header(
     return SegmentHeader(chunks, samples)
 
 
-def _parse_chunk_ref(value: object, tensor: str, where: str) -> ChunkRef:
+def _body(data: bytes, header_len: int, prefix_size: int, where: str) -> bytes:
+    """The msgpack header after the prefix; its length must be the one the reference
+    and the prefix say, and within the format's limit."""
+    if header_len < 0 or prefix_size + header_len > MAX_SEGMENT_HEADER_BYTES:
+        raise CorruptDatasetError(f"{where}: segment header beyond the format's size limit")
+    if prefix_size + header_len != len(data):
+        raise CorruptDatasetError(f"{where}: segment header length disagrees with its reference")
+    return data[prefix_size:]
+
+
+def _parse_legacy_chunk_ref(value: object, directory: str, where: str) -> ChunkRef:
     obj = as_map(value, where)
     sha = field(obj, "sha256", bytes, where)
     if len(sha) != 32:
         raise CorruptDatasetError(f"{where}: sha256 must be 32 bytes")
     key = field(obj, "key", str, where)
     # A damaged header must not send readers to any other object of the dataset.
-    if not keys.is_object_key_of(tensor, key, "chunks"):
-        raise CorruptDatasetError(f"{where}: {key!r} is not a chunk key of tensor {tensor!r}")
+    if not keys.is_object_key_of(directory, key, "chunks"):
+        raise CorruptDatasetError(f"{where}: {key!r} is not a chunk key of tensor {directory!r}")
     return ChunkRef(key, non_negative(obj, "size", where), sha)
+
+
+def _parse_chunk_ref(value: object, directory: str, where: str) -> ChunkRef:
+    obj = as_map(value, where)
+    chunk_id = field(obj, "id", bytes, where)
+    if len(chunk_id) != 16:
+        raise CorruptDatasetError(f"{where}: id must be 16 bytes")
+    return ChunkRef(keys.chunk_key(directory, chunk_id.hex()), non_negative(obj, "size", where))
 
 
 def _parse_sample(

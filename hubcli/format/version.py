@@ -7,11 +7,10 @@ import re
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError
 
 FORMAT_NAME = "hubcli"
-FORMAT_VERSION = "1.1"
-FORMAT_MAJOR, FORMAT_MINOR = 1, 1
-#: The oldest version a manifest may declare: 1.0 until it uses a 1.1 feature
-#: (link tensors, creds keys), so 1.0 readers keep reading 1.0 datasets.
-BASE_VERSION = (1, 0)
+#: The version this hubcli writes; it reads 1.0, 1.1 and 1.2 (and any 1.x manifest
+#: under the rules of format_spec/versioning.md).
+FORMAT_VERSION = "1.2"
+FORMAT_MAJOR, FORMAT_MINOR = 1, 2
 
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$")
 

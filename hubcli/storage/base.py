@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from hubcli.errors import CorruptDatasetError, StorageError
 
 if TYPE_CHECKING:
+    import builtins
     from collections.abc import Iterator, Sequence
     from contextlib import AbstractContextManager
 
@@ -34,6 +37,15 @@ def check_prefix(prefix: str) -> str:
         if not prefix.endswith("/"):
             raise StorageError(f"invalid storage prefix {prefix!r}: must end with '/'")
     return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """A key, its size, and when its bytes were written (seconds since the epoch)."""
+
+    key: str
+    size: int
+    modified: float
 
 
 class Store(ABC):
@@ -97,6 +109,12 @@ class Store(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Every key under ``prefix`` (recursively), sorted."""
+
+    def list_info(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        """Every key under ``prefix`` with its size and age. Stores that cannot tell the
+        age report "now": garbage collection then spares everything (safe)."""
+        now = time.time()
+        return [ObjectInfo(key, self.size(key), now) for key in self.list(prefix)]
 
     @abstractmethod
     def size(self, key: str) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from hubcli.errors import HubcliError, StorageError, UnsafeEntryError
-from hubcli.storage.base import Store, check_key, check_prefix
+from hubcli.storage.base import ObjectInfo, Store, check_key, check_prefix
 
 if TYPE_CHECKING:
     import builtins
@@ -198,9 +198,12 @@ class LocalStore(Store):
             raise self._os_error("read", key, exc) from None
 
     def list(self, prefix: str = "") -> list[str]:
+        return [info.key for info in self.list_info(prefix)]
+
+    def list_info(self, prefix: str = "") -> builtins.list[ObjectInfo]:
         check_prefix(prefix)
         parts = prefix.rstrip("/").split("/") if prefix else []
-        keys: list[str] = []
+        keys: builtins.list[ObjectInfo] = []
         try:
             with self._folder(parts) as fd:
                 self._walk(fd, prefix, keys)
@@ -210,9 +213,9 @@ class LocalStore(Store):
             if isinstance(exc, HubcliError):
                 raise
             raise self._os_error("list", prefix, exc) from None
-        return sorted(keys)
+        return sorted(keys, key=lambda info: info.key)
 
-    def _walk(self, fd: int, rel: str, keys: builtins.list[str]) -> None:
+    def _walk(self, fd: int, rel: str, keys: builtins.list[ObjectInfo]) -> None:
         """Every regular file under the folder ``fd`` (at ``rel``), refusing links and
         special files rather than skipping them: a listing feeds deletes."""
         with os.scandir(fd) as entries:  # scandir works on a duplicate of fd
@@ -226,7 +229,8 @@ class LocalStore(Store):
                 finally:
                     os.close(child)
             elif entry.is_file(follow_symlinks=False):
-                keys.append(key)
+                st = entry.stat(follow_symlinks=False)
+                keys.append(ObjectInfo(key, st.st_size, st.st_mtime))
             else:
                 raise self._unsafe(key, entry.stat(follow_symlinks=False))
 

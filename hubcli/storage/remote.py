@@ -9,16 +9,19 @@ buffered files read ahead megabytes, which would break the streaming byte budget
 from __future__ import annotations
 
 import tempfile
+import time
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from hubcli.errors import CredentialsError, StorageError
 from hubcli.redaction import clean_cause
 from hubcli.storage.backends import CREDS_HINTS
-from hubcli.storage.base import Store, check_key, check_prefix
+from hubcli.storage.base import ObjectInfo, Store, check_key, check_prefix
 from hubcli.storage.transient import failure_detail, with_retries
 
 if TYPE_CHECKING:
+    import builtins
     from collections.abc import Callable, Iterator, Sequence
 
 T = TypeVar("T")
@@ -144,15 +147,25 @@ class FsspecStore(Store):
             self._call("write", key, lambda: self.fs.put_file(spool.name, path))
 
     def list(self, prefix: str = "") -> list[str]:
+        return [info.key for info in self.list_info(prefix)]
+
+    def list_info(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        """One LIST (paged by the backend) gives keys, sizes and write times."""
         check_prefix(prefix)
         base = f"{self.root}/{prefix}".rstrip("/") if self.root else prefix.rstrip("/")
         try:
-            found = self._call("list", prefix, lambda: self.fs.find(base))
+            found = self._call("list", prefix, lambda: self.fs.find(base, detail=True))
         except FileNotFoundError:
             return []
         root = self.fs._strip_protocol(self.root).rstrip("/") + "/" if self.root else ""
-        stripped = (self.fs._strip_protocol(p) for p in found)
-        return sorted(p[len(root) :] for p in stripped if p.startswith(root))
+        infos = []
+        for path, info in found.items():
+            stripped = self.fs._strip_protocol(path)
+            if stripped.startswith(root) and info.get("type") != "directory":
+                infos.append(
+                    ObjectInfo(stripped[len(root) :], int(info.get("size") or 0), _modified(info))
+                )
+        return sorted(infos, key=lambda i: i.key)
 
     def size(self, key: str) -> int:
         path = self._path(key)
@@ -175,3 +188,20 @@ def _status(exc: BaseException) -> int | None:
         if isinstance(value, int):
             return value
     return None
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """An object's write time from a listing: S3 ``LastModified`` (a datetime), GCS
+    ``updated`` (an RFC 3339 string), or fsspec's ``mtime``/``created``. Unknown: now
+    (garbage collection then spares the object)."""
+    value = info.get("LastModified") or info.get("updated") or info.get("mtime")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return time.time()

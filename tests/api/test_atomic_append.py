@@ -6,8 +6,8 @@ import pytest
 
 import hubcli
 from helpers import snapshot
-from hubcli.core.commit import read_latest_manifest
 from hubcli.core.dataset import Dataset
+from hubcli.core.versions import read_head
 from hubcli.errors import StorageError
 from hubcli.storage import LocalStore
 from stores import FailingStore
@@ -15,7 +15,7 @@ from stores import FailingStore
 
 def _dataset(root, fail_at: int) -> tuple[Dataset, FailingStore]:
     store = FailingStore(LocalStore(root), fail_at=fail_at)
-    return Dataset(store, read_latest_manifest(store)), store
+    return Dataset(store, read_head(store)), store
 
 
 def test_failure_at_every_write_leaves_the_dataset_unchanged(tmp_path, corpus, monkeypatch):
@@ -27,13 +27,17 @@ def test_failure_at_every_write_leaves_the_dataset_unchanged(tmp_path, corpus, m
     hubcli.empty(probe).create_tensor("videos")
     ds, counter = _dataset(probe, fail_at=-1)
     ds.videos.extend(sources)
-    assert counter.writes >= 5  # 3 chunks, the segment, the manifest
+    assert counter.writes >= 5  # 3 chunks, the segment, the commit record (and the hint)
+    # The hint is written after the commit, as a cache: failing it fails nothing
+    # (format_spec/log.md §5). Every write before it is a point of failure.
+    points = [k for k, key in enumerate(counter.log) if key != "log/hint.json"]
+    assert points == list(range(len(points)))
 
     root = tmp_path / "ds"
     hubcli.empty(root).create_tensor("videos")
     hubcli.load(root).videos.append(sources[0])
     before = snapshot(root)
-    for k in range(counter.writes):
+    for k in points:
         target, store = _dataset(root, fail_at=k)
         with pytest.raises(StorageError, match="injected failure"):
             target.videos.extend(sources)
@@ -41,6 +45,8 @@ def test_failure_at_every_write_leaves_the_dataset_unchanged(tmp_path, corpus, m
             f"a failure at write {k} ({store.log[-1]}) changed the dataset"
         )
 
-    # With no failure, the same append lands whole.
-    hubcli.load(root).videos.extend(sources)
-    assert len(hubcli.load(root).videos) == 4
+    # A failure writing the hint after the commit: the append landed, and readers
+    # find it without the hint.
+    target, store = _dataset(root, fail_at=len(points))
+    target.videos.extend(sources)
+    assert store.log[-1] == "log/hint.json" and len(hubcli.load(root).videos) == 4

@@ -48,7 +48,7 @@ def test_overwrite_replaces_only_the_dataset(tmp_path, corpus):
     fresh = hubcli.empty(tmp_path / "ds", overwrite=True)
     assert fresh.tensors == {} and fresh.version == 0
     assert (tmp_path / "ds" / "NOTES.txt").read_text() == "mine"
-    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["NOTES.txt", "versions"]
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["NOTES.txt", "log", "versions"]
     assert hubcli.load(tmp_path / "ds").manifest.dataset_id != ds.manifest.dataset_id
 
 
@@ -165,15 +165,17 @@ def test_repr_and_errors_are_hubcli_errors(tmp_path):
 
 
 def test_leftovers_of_an_interrupted_overwrite(tmp_path, corpus):
-    """Manifests gone, tensors/ left behind: no dataset, and creating one clears them."""
+    """Hint and manifests gone (an overwrite deletes them first), the log and tensors/
+    left behind: no dataset, and creating one clears them."""
     ds = hubcli.empty(tmp_path / "ds")
     ds.create_tensor("videos").append(str(corpus["h264_bframes"]))
+    (tmp_path / "ds" / "log" / "hint.json").unlink()
     for manifest in (tmp_path / "ds" / "versions").iterdir():
         manifest.unlink()
     with pytest.raises(DatasetNotFoundError):
         hubcli.load(tmp_path / "ds")
     fresh = hubcli.dataset(tmp_path / "ds")
-    assert fresh.version == 0
+    assert fresh.version == 0 and fresh.tensors == {}
     assert not (tmp_path / "ds" / "tensors").exists()
 
 
@@ -194,8 +196,8 @@ def test_an_error_after_the_commit_keeps_the_committed_sample(tmp_path, corpus, 
     ds.create_tensor("videos")
     real_commit = hubcli.Dataset.commit
 
-    def commit_then_interrupt(self, change):
-        real_commit(self, change)
+    def commit_then_interrupt(self, change, *args, **kwargs):
+        real_commit(self, change, *args, **kwargs)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(hubcli.Dataset, "commit", commit_then_interrupt)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import hubcli
-from hubcli.core.commit import read_latest_manifest
 from hubcli.core.dataset import Dataset
+from hubcli.core.versions import read_head
 from hubcli.errors import CorruptDatasetError
 from hubcli.storage import LocalStore
 from media import LONG, frame_hash
@@ -29,7 +29,7 @@ def long_ds(tmp_path_factory, video) -> tuple[Path, Path]:
 
 def _counting(root: Path) -> tuple[Dataset, CountingStore]:
     store = CountingStore(LocalStore(root))
-    return Dataset(store, read_latest_manifest(store)), store
+    return Dataset(store, read_head(store)), store
 
 
 def _packet_bytes(ds: Dataset, first: int, last: int) -> int:
@@ -103,7 +103,7 @@ def test_damaged_segment_is_detected(tmp_path, corpus):
     ds.videos.append(str(corpus["h264_bframes"]))
     seg = next((tmp_path / "ds" / "tensors" / "videos" / "segments").iterdir())
     original = seg.read_bytes()
-    header_size = ds.manifest.tensors[0].segments[0].header_size
+    header_size = ds.manifest.tensors[0].layout.spine[0][0].header_size
     for position, pattern in [(40, "header checksum"), (header_size + 30, "frame table checksum")]:
         data = bytearray(original)
         data[position] ^= 0x55

@@ -21,7 +21,7 @@ def test_create_create_tensor_append(tmp_path, corpus):
     ds = tmp_path / "new"
     run = hubcli_run("create", str(ds), "--json")
     assert run.code == 0 and run.stderr == ""
-    assert run.json() == {"path": str(ds), "version": 0, "format_version": "1.0"}
+    assert run.json() == {"path": str(ds), "version": 0, "format_version": "1.2"}
     run = hubcli_run("create-tensor", str(ds), "clips", "--sample-compression", "mkv", "--json")
     assert run.json() == {
         "tensor": "clips",
@@ -95,7 +95,7 @@ def test_info_dataset_tensor_sample(cli_ds):
     assert run.json() == {
         "path": str(cli_ds),
         "version": 2,
-        "format_version": "1.0",
+        "format_version": "1.2",
         "dataset_id": ds.manifest.dataset_id,
         "tensors": [{"name": "videos", "htype": "video", "sample_compression": "mp4", "length": 3}],
     }

@@ -4,17 +4,16 @@ selectors take ASCII digits only."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
 from pathlib import Path
 
-import msgpack
 import pytest
 
 import hubcli
 from clirun import assert_user_error, hubcli_run
+from crafting import edit_segment_header
 from hubcli.cli import output
 from media import VideoSpec, make_video
 
@@ -100,7 +99,7 @@ def test_info_of_a_dataset_in_folder_x_slash_y(tmp_path):
     hubcli.empty(root).create_tensor("videos")
     run = hubcli_run("info", str(root))
     assert run.code == 0, run.stderr
-    assert run.lines[0] == f"{root} (version 1, format 1.0)"
+    assert run.lines[0] == f"{root} (version 1, format 1.2)"
 
 
 def test_json_keeps_the_names_exact_and_escapes_controls(hostile):
@@ -162,25 +161,9 @@ def test_print_json_writes_non_finite_floats_as_null(capsys):
 
 
 def craft_fps(root: Path, fps: float) -> None:
-    """Rewrite sample 0's fps in the newest segment header, and the header's size and
-    SHA-256 in the manifest, as a hostile writer following format_spec/segments.md would."""
-    manifest_path = max((root / "versions").iterdir())
-    manifest = json.loads(manifest_path.read_text())
-    ref = manifest["tensors"][0]["segments"][0]
-    segment = root / ref["key"]
-    raw = segment.read_bytes()
-    header = msgpack.unpackb(raw[16 : ref["header_size"]], raw=False)
-    header["samples"][0]["fps"] = fps
-    packed = msgpack.packb(header, use_bin_type=True)
-    prefix = raw[:8] + len(packed).to_bytes(8, "little") + packed
-    tables = raw[ref["header_size"] :]
-    segment.write_bytes(prefix + tables)
-    ref.update(
-        header_size=len(prefix),
-        header_sha256=hashlib.sha256(prefix).hexdigest(),
-        size=len(prefix) + len(tables),
-    )
-    manifest_path.write_text(json.dumps(manifest))
+    """Rewrite sample 0's fps in its segment header, and re-bind the header (its CRC-32
+    and size), as a hostile writer following format_spec/ would."""
+    edit_segment_header(root, lambda header: header["samples"][0].update(fps=fps))
 
 
 @pytest.mark.parametrize("fps", [math.nan, math.inf, -math.inf])

@@ -1,15 +1,29 @@
-"""The manifest and the version rules (format_spec/metadata.md, versioning.md)."""
+"""Manifests, states, commit records and the version rules (format_spec/metadata.md,
+log.md, versioning.md)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 import hubcli
 from helpers import snapshot
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError
-from hubcli.format.manifest import Manifest, TensorMeta, encode_manifest, parse_manifest
+from hubcli.format.layout import Layout, NodePointer, SegmentEntry
+from hubcli.format.manifest import (
+    CredsKey,
+    Manifest,
+    TensorMeta,
+    encode_anchor,
+    encode_state,
+    parse_manifest,
+    parse_state,
+)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def _manifest_dict(**changes):
@@ -29,17 +43,43 @@ def _parse(obj) -> Manifest:
     return parse_manifest(json.dumps(obj).encode(), "test.json")
 
 
-def test_roundtrip():
-    m = Manifest("0123456789abcdef0123456789abcdef", 3, "2026-11-25T12:00:00.000000Z")
-    m = m.with_tensor(TensorMeta("videos", "video", "mkv", 0))
-    m = m.with_tensor(
-        m.tensor("videos").with_segment(
-            "tensors/videos/segments/" + "a" * 32 + ".seg", 2, 1000, 400, "b" * 64
-        )
+def _state() -> Manifest:
+    spine = (
+        (SegmentEntry("a" * 32, 2, 400, 1000), SegmentEntry("c" * 32, 1, 300, 900, "b" * 64)),
+        (NodePointer("d" * 32, 128),),
     )
-    again = parse_manifest(encode_manifest(m), "x")
+    m = Manifest("0123456789abcdef0123456789abcdef", 3, "2026-11-25T12:00:00.000000Z", anchor=1)
+    m = m.with_tensor(TensorMeta("videos", "video", "mkv", "videos", Layout(spine, (5, 9))))
+    return m.with_tensor(TensorMeta("links", "link[video]", None, "old_links"))
+
+
+def test_state_roundtrip():
+    m = _state()
+    again = parse_state(encode_state(m), "x")
     assert again == m
-    assert again.tensors[0].segments[0].first == 0 and again.tensors[0].length == 2
+    assert again.tensors[0].length == 128 + 3 - 2 and again.tensors[1].dir == "old_links"
+    m = Manifest(m.dataset_id, 0, m.created_at, m.tensors, creds_keys=(CredsKey("K", True),))
+    m = Manifest(m.dataset_id, 0, m.created_at, m.tensors, creds_keys=m.creds_keys, anchor=0)
+    assert parse_manifest(encode_anchor(m), "anchor") == m
+
+
+def test_the_anchor_is_refused_by_1x_readers_as_an_unknown_htype():
+    """What a 1.0/1.1 reader does with an anchor: its tensor list names one tensor of an
+    htype it does not know (format_spec/log.md §7)."""
+    anchor = json.loads(encode_anchor(_state()))
+    assert anchor["tensors"] == [
+        {
+            "name": "_log",
+            "htype": "hubcli-1.2-log",
+            "sample_compression": None,
+            "length": 0,
+            "segments": [],
+        }
+    ]
+    legacy = dict(anchor, format_version="1.1")
+    legacy.pop("state")
+    with pytest.raises(UnsupportedFormatError, match="htype 'hubcli-1.2-log', unknown"):
+        _parse(legacy)
 
 
 @pytest.mark.parametrize(
@@ -147,18 +187,32 @@ def test_dataset_from_the_future_is_rejected(tmp_path):
 
 
 def test_newer_minor_reads_but_refuses_writes(tmp_path, corpus):
+    """A record of a later minor (``"f": "1.7"``, a field this hubcli does not know) is
+    read; writing after it is refused."""
     ds = hubcli.empty(tmp_path / "ds")
     ds.create_tensor("videos")
     ds.videos.append(str(corpus["h264_bframes"]))
-    manifest = json.loads((tmp_path / "ds" / "versions" / f"{2:020d}.json").read_text())
-    manifest.update(format_version="1.7", version=3, added_in_1_7={"ignored": True})
-    _write_version(tmp_path / "ds", 3, manifest)
+    record = json.loads((tmp_path / "ds" / "log" / f"{2:020d}.json").read_text())
+    record.update(v=3, f="1.7", added_in_1_7={"ignored": True})
+    (tmp_path / "ds" / "log" / f"{3:020d}.json").write_text(
+        json.dumps(record).replace(record["ops"][0][2], "e" * 32)
+    )
     newer = hubcli.load(tmp_path / "ds")
     assert newer.version == 3 and newer.videos[0, 0].numpy().shape == (64, 96, 3)
     before = snapshot(tmp_path / "ds")
     with pytest.raises(UnsupportedFormatError, match="can be read but not written"):
         newer.videos.append(str(corpus["hevc"]))
     assert snapshot(tmp_path / "ds") == before
+
+
+def test_an_op_of_a_later_format_is_refused_not_guessed(tmp_path):
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("videos")
+    (tmp_path / "ds" / "log" / f"{2:020d}.json").write_text(
+        json.dumps({"v": 2, "t": "2030-01-01T00:00:00.000000Z", "ops": [["reshard", "videos"]]})
+    )
+    with pytest.raises(UnsupportedFormatError, match="op 'reshard' is unknown"):
+        hubcli.load(tmp_path / "ds")
 
 
 def test_newest_version_wins_and_junk_is_ignored(tmp_path):
@@ -171,46 +225,55 @@ def test_newest_version_wins_and_junk_is_ignored(tmp_path):
 
 
 def test_manifest_version_must_match_its_name(tmp_path):
-    ds = hubcli.empty(tmp_path / "ds")
-    ds.create_tensor("a")
-    path = tmp_path / "ds" / "versions" / f"{1:020d}.json"
+    root = shutil.copytree(FIXTURES / "format-1.0", tmp_path / "ds")
+    path = root / "versions" / f"{5:020d}.json"
     manifest = json.loads(path.read_text())
     manifest["version"] = 7
     path.write_text(json.dumps(manifest))
     with pytest.raises(CorruptDatasetError, match="holds version 7"):
+        hubcli.load(root)
+
+
+def test_record_version_must_match_its_name(tmp_path):
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("a")
+    (tmp_path / "ds" / "log" / "hint.json").unlink()  # make readers replay the records
+    path = tmp_path / "ds" / "log" / f"{1:020d}.json"
+    record = json.loads(path.read_text())
+    record["v"] = 7
+    path.write_text(json.dumps(record))
+    with pytest.raises(CorruptDatasetError, match="holds version 7"):
         hubcli.load(tmp_path / "ds")
 
 
-def test_a_segment_cannot_point_outside_its_tensor(tmp_path, corpus):
-    """A header naming another object of the dataset is corrupt, even with a valid checksum."""
+def test_a_legacy_segment_cannot_point_outside_its_tensor(tmp_path):
+    """A 1.0/1.1 header naming another object of the dataset is corrupt, even with a
+    valid checksum (1.2 headers name chunks by id within the tensor's folder)."""
     import hashlib
 
     import msgpack
 
     from hubcli.format.segment import PREFIX, SEGMENT_MAGIC
 
-    ds = hubcli.empty(tmp_path / "ds")
-    ds.create_tensor("videos")
-    ds.videos.append(str(corpus["h264_bframes"]))
-    ref = ds.manifest.tensors[0].segments[0]
-    seg_path = tmp_path / "ds" / ref.key
+    root = shutil.copytree(FIXTURES / "format-1.0", tmp_path / "ds")
+    manifest_path = root / "versions" / f"{5:020d}.json"
+    manifest = json.loads(manifest_path.read_text())
+    seg = manifest["tensors"][0]["segments"][0]
+    seg_path = root / seg["key"]
     data = seg_path.read_bytes()
-    header = msgpack.unpackb(data[16 : ref.header_size])
+    header = msgpack.unpackb(data[16 : seg["header_size"]])
     header["chunks"][0]["key"] = "versions/00000000000000000000.json"
     packed = msgpack.packb(header)
     new_header = PREFIX.pack(SEGMENT_MAGIC, len(packed)) + packed
-    seg_path.write_bytes(new_header + data[ref.header_size :])
-    manifest_path = tmp_path / "ds" / "versions" / f"{2:020d}.json"
-    manifest = json.loads(manifest_path.read_text())
-    seg = manifest["tensors"][0]["segments"][0]
+    seg_path.write_bytes(new_header + data[seg["header_size"] :])
     seg.update(
         header_size=len(new_header),
-        size=len(new_header) + len(data) - ref.header_size,
+        size=len(new_header) + len(data) - seg["header_size"],
         header_sha256=hashlib.sha256(new_header).hexdigest(),
     )
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(CorruptDatasetError, match="not a chunk key of tensor 'videos'"):
-        hubcli.load(tmp_path / "ds").videos[0].shape
+        hubcli.load(root).videos[0].shape
 
 
 def test_unknown_compression_is_refused_not_guessed():

@@ -11,12 +11,12 @@ import pytest
 import hubcli
 import hubcli.storage.transient as transient
 from faultfs import FaultyFS
-from hubcli.core.commit import read_latest_manifest
 from hubcli.core.dataset import Dataset
 from hubcli.core.verify import verify
+from hubcli.core.versions import read_head
 from hubcli.errors import CorruptDatasetError, HubcliError, StorageError
 from hubcli.format import keys
-from hubcli.format.manifest import Manifest, encode_manifest
+from hubcli.format.manifest import Manifest, encode_anchor
 from hubcli.storage import FsspecStore, LocalStore
 from media import frame_hash
 
@@ -35,8 +35,8 @@ def faulty(tmp_path, corpus):
     faulty = FaultyFS(fs)
     root = f"/faults-{tmp_path.name}"
     store = FsspecStore(faulty, root, f"memory://{root}")
-    store.put_if_absent(keys.version_key(0), encode_manifest(Manifest("0" * 32, 0, "now")))
-    ds = Dataset(store, read_latest_manifest(store))
+    store.put_if_absent(keys.version_key(0), encode_anchor(Manifest("0" * 32, 0, "now", anchor=0)))
+    ds = Dataset(store, read_head(store))
     ds.create_tensor("videos")
     ds.videos.append(str(corpus["h264_bframes"]))
     return faulty, store, fs, root
@@ -58,36 +58,39 @@ def test_every_write_failing_for_good(faulty, corpus, mode, monkeypatch):
     monkeypatch.setattr("hubcli.core.ingest.CHUNK_TARGET_BYTES", 15_000)  # a chunk each
     faulty_fs, store, fs, root = faulty
     sources = [str(corpus[n]) for n in ("hevc", "audio", "vfr", "faststart")]
-    probe = Dataset(store, read_latest_manifest(store))
+    probe = Dataset(store, read_head(store))
     writes = _count(faulty_fs, "write", lambda: None)  # nothing yet
     del writes
     before = _objects(fs, root)
     total = None
     k = 0
-    while total is None or k < total:
+    # The last write of an append is the hint, after the commit: a cache whose failure
+    # fails nothing (format_spec/log.md §5). Every write before it is a point of failure.
+    while total is None or k < total - 1:
         faulty_fs.plan("write", k, mode, persistent=True)
         with pytest.raises(StorageError, match="cannot write memory://"):
-            Dataset(store, read_latest_manifest(store)).videos.extend(sources)
+            Dataset(store, read_head(store)).videos.extend(sources)
         FAULTS.append(f"write {k} {mode}")
         faulty_fs.disarm()
         after = _objects(fs, root)
         # Everything that was there is byte-identical; anything new is unreferenced.
         assert {p: after[p] for p in before} == before
-        ds = hubcli.Dataset(store, read_latest_manifest(store))
+        ds = hubcli.Dataset(store, read_head(store))
         assert ds.version == probe.version and len(ds.videos) == 1
         assert verify(ds).ok
         if total is None:
             total = _count(
                 faulty_fs,
                 "write",
-                lambda: Dataset(store, read_latest_manifest(store)).videos.extend(sources),
+                lambda: Dataset(store, read_head(store)).videos.extend(sources),
             )
             for p in set(_objects(fs, root)) - set(before):  # undo the counting append
                 fs.rm_file(p)
-            newest = keys.version_key(probe.version + 1)
+            fs.pipe_file(f"{root}/log/hint.json", before[f"{root}/log/hint.json"])
+            newest = keys.record_key(probe.version + 1)
             assert newest not in {p.split(f"{root}/", 1)[1] for p in before}
         k += 1
-    assert total >= 6  # 4 chunks, the segment, the manifest
+    assert total >= 7  # 4 chunks, the segment, the commit record, the hint
 
 
 def test_every_single_write_fault_is_retried(faulty, corpus):
@@ -96,14 +99,14 @@ def test_every_single_write_fault_is_retried(faulty, corpus):
     total = _count(
         faulty_fs,
         "write",
-        lambda: Dataset(store, read_latest_manifest(store)).videos.extend(sources),
+        lambda: Dataset(store, read_head(store)).videos.extend(sources),
     )
     for k in range(total):
         faulty_fs.plan("write", k, "timeout", persistent=False)
-        Dataset(store, read_latest_manifest(store)).videos.extend(sources)
+        Dataset(store, read_head(store)).videos.extend(sources)
         FAULTS.append(f"write {k} once")
         faulty_fs.disarm()
-    ds = Dataset(store, read_latest_manifest(store))
+    ds = Dataset(store, read_head(store))
     assert len(ds.videos) == 1 + 1 + total  # the counting append, then one per fault
     assert verify(ds).ok
 
@@ -117,7 +120,7 @@ def test_every_read_fault(faulty, corpus, oracle, mode, persistent):
     wanted = [0, 13, 30, 59]  # four GOPs: four ranged reads
 
     def read():
-        ds = Dataset(store, read_latest_manifest(store))
+        ds = Dataset(store, read_head(store))
         return ds.videos[0, wanted].numpy()
 
     total = _count(faulty_fs, "read", read)

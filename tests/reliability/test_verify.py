@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -39,6 +40,8 @@ def test_a_sound_dataset_passes(ds):
 
 
 def test_a_flipped_byte_in_a_chunk(ds):
+    """A damaged chunk names only the samples whose bytes are damaged (issue #14), not
+    every sample it holds: byte 5000 is inside sample 0; sample 1 shares the chunk."""
     _, big = _chunks(ds)
     data = bytearray(big.read_bytes())
     data[5000] ^= 0x01
@@ -46,12 +49,20 @@ def test_a_flipped_byte_in_a_chunk(ds):
     run = hubcli_run("verify", ds.path, "--json")
     assert run.code == 1
     report = run.json()
-    assert [(p["tensor"], p["index"]) for p in report["problems"]] == [("videos", 0), ("videos", 1)]
-    assert all("SHA-256 mismatch" in p["reason"] for p in report["problems"])
+    assert [(p["tensor"], p["index"]) for p in report["problems"]] == [("videos", 0)]
+    assert all("fails its SHA-256" in p["reason"] for p in report["problems"])
     human = hubcli_run("verify", ds.path)
     assert (
-        human.code == 1 and "videos[0]: its chunk" in human.stdout and "2 corrupt" in human.stdout
+        human.code == 1
+        and "videos[0]: the stored file" in human.stdout
+        and "1 corrupt" in human.stdout
     )
+    data[5000] ^= 0x01
+    offset = ds.videos.reader().locate(1).record.offset
+    data[offset + 3000] ^= 0x01  # now only sample 1's bytes
+    big.write_bytes(bytes(data))
+    problems = hubcli_run("verify", ds.path, "--json").json()["problems"]
+    assert [(p["tensor"], p["index"]) for p in problems] == [("videos", 1)]
 
 
 def test_missing_and_truncated_chunks(ds):
@@ -81,11 +92,18 @@ def test_a_damaged_frame_table_and_a_changed_link(ds, corpus, tmp_path):
 
 
 def test_unreferenced_objects_are_reported_not_failed(ds):
+    """A young one may belong to an append in progress; an old one is a leftover."""
     orphan = ds.store.root / "tensors" / "videos" / "chunks" / ("ab" * 16 + ".chunk")
     orphan.write_bytes(b"HUBCCHK1leftover")
+    key = "tensors/videos/chunks/" + "ab" * 16 + ".chunk"
     run = hubcli_run("verify", ds.path, "--json")
     assert run.code == 0
-    assert run.json()["unreferenced"] == ["tensors/videos/chunks/" + "ab" * 16 + ".chunk"]
+    assert run.json()["in_progress"] == [key] and run.json()["unreferenced"] == []
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    run = hubcli_run("verify", ds.path, "--json")
+    assert run.code == 0
+    assert run.json()["unreferenced"] == [key] and run.json()["in_progress"] == []
 
 
 def test_verify_a_remote_dataset(s3, corpus):
@@ -101,7 +119,8 @@ def test_verify_a_remote_dataset(s3, corpus):
     s3.fs.pipe_file(chunk, bytes(data))
     run = hubcli_run("verify", url, "--json")
     assert run.code == 1
-    assert {p["index"] for p in run.json()["problems"]} == {0, 1}
+    # Only the sample whose bytes hold the flipped byte (issue #14).
+    assert {p["index"] for p in run.json()["problems"]} == {0}
 
 
 def test_a_killed_append_leaves_partial_files_that_verify_reports(ds, corpus):
@@ -120,6 +139,11 @@ def test_a_killed_append_leaves_partial_files_that_verify_reports(ds, corpus):
     assert partials, "the kill left no temp file"
     run = hubcli_run("verify", ds.path, "--json")
     assert run.code == 0, run.stderr
+    assert set(partials) <= set(run.json()["in_progress"])  # young: maybe an append running
+    old = time.time() - 7200
+    for path in partials:
+        os.utime(root / path, (old, old))
+    run = hubcli_run("verify", ds.path, "--json")
     found = set(run.json()["unreferenced"]) - before
     assert set(partials) <= found, (partials, found)
     text = hubcli_run("verify", ds.path)

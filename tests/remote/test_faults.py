@@ -33,10 +33,11 @@ def test_transient_write_faults_are_retried(s3, corpus):
     url = _dataset(s3, corpus, n=0)
     s3.proxy.faults += [
         Fault(_on("PUT", "/chunks/"), 2, 503),
-        Fault(_on("PUT", "/versions/"), 1, 0),
+        Fault(_on("PUT", "/log/0"), 1, 0),
     ]
     hubcli.load(url).videos.append(str(corpus["hevc"]))
     assert [e.status for e in s3.proxy.requests("PUT", "/chunks/")] == [503, 503, 200]
+    assert [e.status for e in s3.proxy.requests("PUT", "/log/0")][-2:] == [0, 200]
     assert len(hubcli.load(url).videos) == 1
 
 
@@ -53,11 +54,13 @@ def test_transient_read_faults_are_retried(s3, corpus, oracle):
 
 
 def test_a_lost_commit_reply_is_not_a_conflict(s3, corpus):
-    """The manifest PUT lands but its answer is lost: the retry meets our own manifest,
+    """The commit record PUT lands but its answer is lost: the retry meets our own record,
     and the append must neither fail nor land twice."""
     url = _dataset(s3, corpus, n=0)
-    s3.proxy.faults.append(Fault(_on("PUT", "/versions/"), 1, -1))
+    s3.proxy.faults.append(Fault(_on("PUT", "/log/0"), 1, -1))
     hubcli.load(url).videos.append(str(corpus["hevc"]))
+    # The record's answer was lost (-1), then the retry went through.
+    assert [e.status for e in s3.proxy.requests("PUT", "/log/0")][-2] == -1
     ds = hubcli.load(url)
     assert len(ds.videos) == 1 and ds.version == 2
 
@@ -66,9 +69,9 @@ def test_a_persistent_write_fault_changes_nothing(s3, corpus):
     url = _dataset(s3, corpus)
     bucket = url[5:].split("/")[0]
     before = s3.keys(bucket)
-    s3.proxy.faults.append(Fault(_on("PUT", "/versions/"), 100, 500))
+    s3.proxy.faults.append(Fault(_on("PUT", "/log/0"), 100, 500))
     run = hubcli_run("append", url, "videos", str(corpus["hevc"]))
-    assert_user_error(run, f"cannot write {url}/versions/00000000000000000003.json")
+    assert_user_error(run, f"cannot write {url}/log/00000000000000000003.json")
     s3.proxy.faults.clear()
     assert s3.keys(bucket) == before
     assert len(hubcli.load(url).videos) == 1
@@ -135,5 +138,7 @@ def test_refused_credentials_are_named(strict_s3, tmp_path):
     creds_file = tmp_path / "creds.json"
     creds_file.write_text(json.dumps(creds))
     run = hubcli_run("info", "s3://any-bucket/ds", "--creds-file", str(creds_file))
-    assert_user_error(run, "access denied to s3://any-bucket/ds/versions/; set AWS_ACCESS_KEY_ID")
+    assert_user_error(
+        run, "access denied to s3://any-bucket/ds/log/hint.json; set AWS_ACCESS_KEY_ID"
+    )
     assert "very-secret-value" not in run.stderr and "AKIAWRONG" not in run.stderr

@@ -106,12 +106,17 @@ def test_a_symlinked_chunk_is_never_read(ds_root, tmp_path):
     assert not (tmp_path / "f.npy").exists()
 
 
-def test_a_manifest_linked_to_dev_zero_is_refused_at_once(ds_root):
-    manifest = max((ds_root / "versions").iterdir())
-    manifest.unlink()
-    manifest.symlink_to("/dev/zero")
+@pytest.mark.parametrize("without_hint", [False, True])
+def test_a_manifest_linked_to_dev_zero_is_refused_at_once(ds_root, without_hint):
+    """The first object a reader opens (the hint), or the anchor when there is no hint."""
+    hint = ds_root / "log" / "hint.json"
+    if without_hint:
+        hint.unlink()
+    target = max((ds_root / "versions").iterdir()) if without_hint else hint
+    target.unlink()
+    target.symlink_to("/dev/zero")
     run = hubcli_run("info", str(ds_root))
-    assert_user_error(run, f"{manifest}: is a symbolic link")
+    assert_user_error(run, f"{target}: is a symbolic link")
 
 
 def _fifo(path):
@@ -136,8 +141,12 @@ def _no_hang(fn, seconds=60):
     return result
 
 
-def test_a_fifo_manifest_is_refused_without_blocking(ds_root):
-    manifest = max((ds_root / "versions").iterdir())
+@pytest.mark.parametrize("without_hint", [False, True])
+def test_a_fifo_manifest_is_refused_without_blocking(ds_root, without_hint):
+    hint = ds_root / "log" / "hint.json"
+    if without_hint:
+        hint.unlink()
+    manifest = max((ds_root / "versions").iterdir()) if without_hint else hint
     _fifo(manifest)
     result = _no_hang(lambda: hubcli.load(ds_root))
     assert isinstance(result.get("error"), UnsafeEntryError)

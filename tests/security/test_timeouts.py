@@ -174,7 +174,7 @@ def test_a_remote_dataset_on_a_hung_server(server, env, mode, scheme):
     server.mode = mode
     env = {**env, **_object_store_env(scheme, server.url)}
     url = f"{scheme}://hung-bucket/ds"
-    _check(f"hubcli.load({url!r})", ["info", url], env, f"{url}/versions/")
+    _check(f"hubcli.load({url!r})", ["info", url], env, f"{url}/")
 
 
 @pytest.mark.parametrize("mode", ["silent", "headers"])

@@ -159,18 +159,18 @@ class TestFsspecStore(StoreContract):
 
 def test_a_dataset_on_the_fsspec_backend(tmp_path, corpus):
     """The core runs unchanged over FsspecStore: what remote datasets will use."""
-    from hubcli.core.commit import read_latest_manifest
     from hubcli.core.dataset import Dataset
+    from hubcli.core.versions import read_head
     from hubcli.format import keys
-    from hubcli.format.manifest import Manifest, encode_manifest
+    from hubcli.format.manifest import Manifest, encode_anchor
 
     fs = fsspec.filesystem("memory", skip_instance_cache=True)
     store = FsspecStore(fs, f"/ds-{tmp_path.name}", "memory://ds")
-    store.put_if_absent(keys.version_key(0), encode_manifest(Manifest("0" * 32, 0, "now")))
-    ds = Dataset(store, read_latest_manifest(store))
+    store.put_if_absent(keys.version_key(0), encode_anchor(Manifest("0" * 32, 0, "now", anchor=0)))
+    ds = Dataset(store, read_head(store))
     ds.create_tensor("videos", sample_compression="webm")
     ds.videos.append(str(corpus["vp9"]))
-    again = Dataset(store, read_latest_manifest(store))
+    again = Dataset(store, read_head(store))
     assert again.videos[0, 30:33].numpy().shape == (3, 64, 96, 3)
 
 

@@ -1,0 +1,163 @@
+"""Compaction: small segments merged into big ones, removed samples dropped, the tree
+rebuilt (format_spec/log.md §8). Readers see the same samples, frames and timestamps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from hubcli.core.commit import Change, Plan, node_objects
+from hubcli.errors import CorruptDatasetError
+from hubcli.format import keys
+from hubcli.format.layout import Layout, SegmentEntry, build_layout
+from hubcli.format.log import SetLayout
+from hubcli.format.segment import ChunkRef, SampleRecord, encode_segment
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hubcli.core.reader import SampleReader
+    from hubcli.core.tree import Tree
+    from hubcli.format.manifest import Manifest, TensorMeta
+
+    #: A reader of any state's tensor (``Dataset.reader_of``).
+    Readers = Callable[[TensorMeta], SampleReader]
+
+#: Segments at least this big (and without removed samples) are kept as they are: their
+#: frame tables are their bulk, and copying them would cost more than referencing them.
+KEEP_SEGMENT_BYTES = 1 << 20
+#: The most samples one merged segment holds (its header is read whole by readers).
+MERGED_SAMPLES = 1 << 16
+
+
+@dataclass
+class _Pending:
+    """A merged segment being filled."""
+
+    chunks: list[ChunkRef]
+    chunk_index: dict[str, int]
+    records: list[SampleRecord]
+    tables: list[bytes]
+
+
+def needs_compaction(tree: Tree) -> bool:
+    """Whether compacting the tensor would change its layout."""
+    if tree.meta.layout.deleted:
+        return True
+    small = 0
+    for _, entry in tree.segments():
+        if entry.size < KEEP_SEGMENT_BYTES:
+            small += 1
+            if small > 1:
+                return True
+        else:
+            small = 0
+    return False
+
+
+@dataclass
+class _Merged:
+    """A tensor's compaction as planned on one state: its layout then (the samples it
+    covers) and the merged entries, whose segments are written once."""
+
+    dir: str
+    base: Layout
+    entries: list[SegmentEntry]
+
+
+def compact_change(names: list[str], readers: Readers) -> Change:
+    """The change that compacts tensors ``names`` (all of them if empty).
+
+    Appenders keep committing while a compaction is planned; re-planning from scratch
+    after each lost race would starve it. So the merged segments are written once, and
+    on a newer state that only grew at the end, they are kept and the new tail entries
+    are put after them (only the tree's nodes are rebuilt)."""
+    done: dict[str, _Merged] = {}
+
+    def plan(state: Manifest) -> Plan:
+        result = Plan([])
+        for meta in state.tensors:
+            if names and meta.name not in names:
+                continue
+            reader = readers(meta)
+            merged = done.get(meta.name)
+            if merged is not None and _grew_at_the_end(merged, meta):
+                entries = merged.entries + _tail(reader, merged.base.physical)
+            elif needs_compaction(reader.tree):
+                entries, objects = _merged_entries(meta, reader)
+                done[meta.name] = _Merged(meta.dir, meta.layout, entries)
+                result.objects.extend(objects)
+            else:
+                continue
+            layout, nodes = build_layout(entries, meta.fanout, keys.new_object_id)
+            result.objects.extend(node_objects(meta, nodes))
+            result.ops.append(SetLayout(meta.name, layout))
+        return result
+
+    return plan
+
+
+def _grew_at_the_end(merged: _Merged, meta: TensorMeta) -> bool:
+    layout = meta.layout
+    return (
+        meta.dir == merged.dir
+        and layout.deleted == merged.base.deleted
+        and layout.physical >= merged.base.physical
+    )
+
+
+def _tail(reader: SampleReader, after: int) -> list[SegmentEntry]:
+    """The segment entries past physical position ``after`` (appended since)."""
+    return [entry for first, entry in reader.tree.segments() if first >= after]
+
+
+def _merged_entries(
+    meta: TensorMeta, reader: SampleReader
+) -> tuple[list[SegmentEntry], list[tuple[str, bytes]]]:
+    deleted = set(meta.layout.deleted)
+    entries: list[SegmentEntry] = []
+    objects: list[tuple[str, bytes]] = []
+    pending: _Pending | None = None
+
+    def flush() -> None:
+        nonlocal pending
+        if pending is not None and pending.records:
+            entry, data = _write(meta, pending)
+            entries.append(entry)
+            objects.append((keys.segment_key(meta.dir, entry.id), data))
+        pending = None
+
+    for first, entry in reader.tree.segments():
+        dropped = {p - first for p in range(first, first + entry.count) if p in deleted}
+        if entry.size >= KEEP_SEGMENT_BYTES and not dropped:
+            flush()
+            entries.append(entry)
+            continue
+        header = reader.header(entry)
+        for position, record in enumerate(header.samples):
+            if position in dropped:
+                continue
+            if pending is None or len(pending.records) >= MERGED_SAMPLES:
+                flush()
+                pending = _Pending([], {}, [], [])
+            table = reader.frame_table_bytes(entry, record)
+            chunk = None
+            if record.chunk is not None:
+                ref = header.chunks[record.chunk]
+                if ref.key not in pending.chunk_index:
+                    pending.chunk_index[ref.key] = len(pending.chunks)
+                    pending.chunks.append(ref)
+                chunk = pending.chunk_index[ref.key]
+            pending.records.append(replace(record, chunk=chunk))
+            pending.tables.append(table)
+    flush()
+    if sum(e.count for e in entries) != meta.length:
+        raise CorruptDatasetError(f"tensor {meta.name!r}: compaction lost samples")
+    return entries, objects
+
+
+def _write(meta: TensorMeta, pending: _Pending) -> tuple[SegmentEntry, bytes]:
+    data, header_size = encode_segment(meta.dir, pending.chunks, pending.records, pending.tables)
+    entry = SegmentEntry(keys.new_object_id(), len(pending.records), header_size, len(data))
+    return entry, data
