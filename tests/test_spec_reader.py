@@ -392,14 +392,15 @@ def read_segment_header(root: Path, tensor: dict, ref: dict) -> dict:
         raise Corrupt(f"{key}: header is not msgpack: {e}") from e
     chunk_key = re.compile(rf"tensors/{re.escape(tensor['dir'])}/chunks/[0-9a-f]{{32}}\.chunk")
     chunks = need(header, "chunks", list, key)
-    for c in chunks:
+    for n, c in enumerate(chunks):
         if ref["sha256"] is not None:
             need(c, "key", matches(chunk_key), key)
             need(c, "sha256", is_sha256, key)
-        else:  # a chunk of the tensor's folder, by id
-            chunk_id = need(c, "id", bytes, key)
-            check(len(chunk_id) == 16, f"{key}: chunk id")
-            c["key"] = f"tensors/{tensor['dir']}/chunks/{chunk_id.hex()}.chunk"
+        else:  # [id, size]: a chunk of the tensor's folder, by id (log.md §1)
+            check(isinstance(c, list) and len(c) == 2 and isinstance(c[0], bytes), key)
+            check(len(c[0]) == 16 and is_uint(c[1]), f"{key}: chunk reference")
+            name = f"tensors/{tensor['dir']}/chunks/{c[0].hex()}.chunk"
+            chunks[n] = c = {"key": name, "size": c[1]}
         need(c, "size", is_uint, key)
     samples = need(header, "samples", list, key)
     check(len(samples) == ref["count"], f"{key}: {len(samples)} records, its reference says count")

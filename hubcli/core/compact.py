@@ -8,11 +8,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hubcli.core.commit import Change, Plan, node_objects
+from hubcli.core.ingest import SEGMENT_HEADER_BUDGET, SEGMENT_TABLES_BUDGET
 from hubcli.errors import CorruptDatasetError
 from hubcli.format import keys
 from hubcli.format.layout import Layout, SegmentEntry, build_layout
 from hubcli.format.log import SetLayout
-from hubcli.format.segment import ChunkRef, SampleRecord, encode_segment
+from hubcli.format.segment import ChunkRef, SampleRecord, encode_segment, record_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 #: Segments at least this big (and without removed samples) are kept as they are: their
 #: frame tables are their bulk, and copying them would cost more than referencing them.
 KEEP_SEGMENT_BYTES = 1 << 20
-#: The most samples one merged segment holds (its header is read whole by readers).
-MERGED_SAMPLES = 1 << 16
 
 
 @dataclass
@@ -39,6 +38,15 @@ class _Pending:
     chunk_index: dict[str, int]
     records: list[SampleRecord]
     tables: list[bytes]
+    header_bytes: int = 0
+    table_bytes: int = 0
+
+    def full(self) -> bool:
+        """The same budgets as an append's segments, so that a compacted tensor has the
+        segments one big append of its samples would have."""
+        return (
+            self.header_bytes >= SEGMENT_HEADER_BUDGET or self.table_bytes >= SEGMENT_TABLES_BUDGET
+        )
 
 
 def needs_compaction(tree: Tree) -> bool:
@@ -138,7 +146,7 @@ def _merged_entries(
         for position, record in enumerate(header.samples):
             if position in dropped:
                 continue
-            if pending is None or len(pending.records) >= MERGED_SAMPLES:
+            if pending is None or pending.full():
                 flush()
                 pending = _Pending([], {}, [], [])
             table = reader.frame_table_bytes(entry, record)
@@ -149,8 +157,11 @@ def _merged_entries(
                     pending.chunk_index[ref.key] = len(pending.chunks)
                     pending.chunks.append(ref)
                 chunk = pending.chunk_index[ref.key]
-            pending.records.append(replace(record, chunk=chunk))
+            merged = replace(record, chunk=chunk)
+            pending.records.append(merged)
             pending.tables.append(table)
+            pending.header_bytes += record_size(merged)
+            pending.table_bytes += len(table)
     flush()
     if sum(e.count for e in entries) != meta.length:
         raise CorruptDatasetError(f"tensor {meta.name!r}: compaction lost samples")

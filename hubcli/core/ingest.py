@@ -21,7 +21,13 @@ from hubcli.errors import HubcliError, InvalidSampleError
 from hubcli.format import keys
 from hubcli.format.frames import encode_frame_table
 from hubcli.format.layout import SegmentEntry
-from hubcli.format.segment import CHUNK_MAGIC, ChunkRef, SampleRecord, encode_segment
+from hubcli.format.segment import (
+    CHUNK_MAGIC,
+    ChunkRef,
+    SampleRecord,
+    encode_segment,
+    record_size,
+)
 from hubcli.video.index import IndexedVideo, index_video
 
 if TYPE_CHECKING:
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
 
 #: A new chunk is started when the next sample would take the current one past this.
 CHUNK_TARGET_BYTES = 16 << 20
+#: A segment is written once its header reaches this (the format's limit is 64 MiB),
+#: or its frame tables reach SEGMENT_TABLES_BUDGET; one append may write several.
+SEGMENT_HEADER_BUDGET = 32 << 20
+SEGMENT_TABLES_BUDGET = 64 << 20
 _COPY_BLOCK = 1 << 20
 
 #: Called with byte counts: downloaded, indexed, then copied.
@@ -52,12 +62,13 @@ def stage_segment(
     sources: Sequence[VideoSource],
     written: list[str],
     progress: Progress | None = None,
-) -> StagedSegment:
-    """Write chunks and the segment for ``sources``. Every key written is appended to
+) -> list[StagedSegment]:
+    """Write chunks and segments for ``sources`` (one segment, or several for an append
+    too big for one: see SEGMENT_HEADER_BUDGET). Every key written is appended to
     ``written`` as soon as it may exist, so the caller can remove them on failure. An
     error about a source carries ``source_index``."""
     packer = _ChunkPacker(store, meta.dir, written, progress)
-    records, tables = [], []
+    segments = _Segments(store, meta.dir, written)
     try:
         for n, source in enumerate(sources):
             try:
@@ -65,8 +76,10 @@ def stage_segment(
                     indexed = _index(local, source.name, meta.sample_compression, meta.name)
                     if progress:
                         progress(local.size)
-                    records.append(packer.add(source.name, local, indexed))
-                    tables.append(encode_frame_table(indexed.table))
+                    record = packer.add(source.name, local, indexed)
+                    if segments.add(record, encode_frame_table(indexed.table)):
+                        packer.close()  # a segment's chunks are its own
+                        segments.flush(packer.take_chunks())
             except HubcliError as exc:
                 exc.source_index = n  # which source failed, for callers that number them
                 raise
@@ -74,7 +87,8 @@ def stage_segment(
     except BaseException as exc:
         packer.abort(exc)
         raise
-    return _write_segment(store, meta.dir, packer.chunks, records, tables, written)
+    segments.flush(packer.take_chunks())
+    return segments.staged
 
 
 def stage_link_segment(
@@ -84,9 +98,9 @@ def stage_link_segment(
     secrets_for: SecretsFor,
     written: list[str],
     progress: Progress | None = None,
-) -> StagedSegment:
-    """Index linked videos in place and write the segment describing them (no chunks)."""
-    records, tables = [], []
+) -> list[StagedSegment]:
+    """Index linked videos in place and write the segments describing them (no chunks)."""
+    segments = _Segments(store, meta.dir, written)
     for n, source in enumerate(sources):
         try:
             record, indexed = stage_link(
@@ -95,26 +109,49 @@ def stage_link_segment(
         except HubcliError as exc:
             exc.source_index = n
             raise
-        records.append(record)
-        tables.append(encode_frame_table(indexed.table))
-    return _write_segment(store, meta.dir, [], records, tables, written)
+        if segments.add(record, encode_frame_table(indexed.table)):
+            segments.flush([])
+    segments.flush([])
+    return segments.staged
 
 
-def _write_segment(
-    store: Store,
-    directory: str,
-    chunks: list[ChunkRef],
-    records: list[SampleRecord],
-    tables: list[bytes],
-    written: list[str],
-) -> StagedSegment:
-    data, header_size = encode_segment(directory, chunks, records, tables)
-    object_id = keys.new_object_id()
-    key = keys.segment_key(directory, object_id)
-    written.append(key)
-    store.put(key, data)
-    entry = SegmentEntry(object_id, len(records), header_size, len(data))
-    return StagedSegment(entry, sum(r.size for r in records))
+class _Segments:
+    """Records and frame tables on their way into segment objects. A segment is written
+    when its header reaches SEGMENT_HEADER_BUDGET or its frame tables
+    SEGMENT_TABLES_BUDGET: readers read a header whole (and the format caps it), and
+    the tables are held in memory until they are written."""
+
+    def __init__(self, store: Store, directory: str, written: list[str]) -> None:
+        self.store, self.directory, self.written = store, directory, written
+        self.records: list[SampleRecord] = []
+        self.tables: list[bytes] = []
+        self.header_bytes = 0
+        self.table_bytes = 0
+        self.staged: list[StagedSegment] = []
+
+    def add(self, record: SampleRecord, table: bytes) -> bool:
+        """Hold one sample; True when the segment should be written now."""
+        self.records.append(record)
+        self.tables.append(table)
+        self.header_bytes += record_size(record)
+        self.table_bytes += len(table)
+        return (
+            self.header_bytes >= SEGMENT_HEADER_BUDGET or self.table_bytes >= SEGMENT_TABLES_BUDGET
+        )
+
+    def flush(self, chunks: list[ChunkRef]) -> None:
+        """Write the held samples as one segment."""
+        if not self.records:
+            return
+        data, header_size = encode_segment(self.directory, chunks, self.records, self.tables)
+        object_id = keys.new_object_id()
+        key = keys.segment_key(self.directory, object_id)
+        self.written.append(key)
+        self.store.put(key, data)
+        entry = SegmentEntry(object_id, len(self.records), header_size, len(data))
+        self.staged.append(StagedSegment(entry, sum(r.size for r in self.records)))
+        self.records, self.tables = [], []
+        self.header_bytes = self.table_bytes = 0
 
 
 def _index(local: LocalVideo, name: str, compression: str | None, tensor: str) -> IndexedVideo:
@@ -185,6 +222,12 @@ class _ChunkPacker:
                 f"{name}: the file changed while it was being appended", hint="append it again"
             )
         return sha.digest()
+
+    def take_chunks(self) -> list[ChunkRef]:
+        """The finished chunks, for the segment being written; later samples start a
+        new list (their records' chunk numbers count from 0 again)."""
+        chunks, self.chunks = self.chunks, []
+        return chunks
 
     def close(self) -> None:
         """Finish the open chunk (it appears in the store only now)."""

@@ -107,11 +107,12 @@ class Tensor:
             else:
                 sources = [as_source(s) for s in samples]
                 staged = stage_segment(store, meta, sources, written.keys, progress)
-            self.dataset.commit(append_change(self.name, meta.dir, staged.entry), written)
+            entries = [s.entry for s in staged]
+            self.dataset.commit(append_change(self.name, meta.dir, entries), written)
         except BaseException:
             remove_unless_committed(store, written)
             raise
-        return Appended(staged.entry.count, staged.nbytes)
+        return Appended(sum(e.count for e in entries), sum(s.nbytes for s in staged))
 
     def pop(self, index: int = -1) -> None:
         """Remove sample ``index`` (later samples shift down, as in a list); one commit.
@@ -151,19 +152,21 @@ class Tensor:
             yield SampleView(self, i, ())
 
 
-def append_change(name: str, directory: str, entry: SegmentEntry) -> Change:
-    """Append the staged segment ``entry`` at the end of tensor ``name`` (planned again
-    on the winner's state if another writer commits first: the sealing may differ)."""
+def append_change(name: str, directory: str, entries: list[SegmentEntry]) -> Change:
+    """Append the staged segments ``entries`` at the end of tensor ``name``, one op each
+    (planned again on the winner's state if another writer commits first: the sealing
+    may differ)."""
 
     def plan(state: Manifest) -> Plan:
         meta = _current(state, name)
         if meta.dir != directory:
             raise TensorNotFoundError(f"tensor {name!r} was replaced while this append ran")
-        _, sealed = meta.layout.appended(entry, meta.fanout, keys.new_object_id)
-        return Plan(
-            [Append(name, entry, tuple(node_id for node_id, _ in sealed))],
-            node_objects(meta, sealed),
-        )
+        result, layout = Plan([]), meta.layout
+        for entry in entries:
+            layout, sealed = layout.appended(entry, meta.fanout, keys.new_object_id)
+            result.ops.append(Append(name, entry, tuple(node_id for node_id, _ in sealed)))
+            result.objects.extend(node_objects(meta, sealed))
+        return result
 
     return plan
 

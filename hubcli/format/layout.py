@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -39,27 +39,26 @@ if TYPE_CHECKING:
 DEFAULT_FANOUT = 64
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentEntry:
+class SegmentEntry(NamedTuple):
     """A reference to one segment object of the tensor (``tensors/<dir>/segments/<id>.seg``).
 
     ``sha256`` (hex) is set only for segments written by format 1.0/1.1, whose header is
-    checked against it; 1.2 segments carry a CRC-32 of their header in their prefix."""
+    checked against it; 1.2 segments carry a CRC-32 of their header in their prefix.
+    (Named tuples: a state is parsed at every open, and these are built by the hundred.)"""
 
     id: str
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, unused here
     header_size: int
     size: int
     sha256: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NodePointer:
+class NodePointer(NamedTuple):
     """A reference to a sealed node object (``tensors/<dir>/nodes/<id>.node``) and the
     number of physical samples under it."""
 
     id: str
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, unused here
 
 
 Entry = SegmentEntry | NodePointer

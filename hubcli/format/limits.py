@@ -15,8 +15,6 @@ MAX_INT = 2**63 - 1
 MAX_VERSION = MAX_INT
 #: A manifest object (JSON).
 MAX_MANIFEST_BYTES = 16 << 20
-#: Digits of a JSON integer (int64 needs 19, plus a sign).
-MAX_JSON_INT_DIGITS = 20
 #: A segment's prefix and msgpack header (``header_size``).
 MAX_SEGMENT_HEADER_BYTES = 64 << 20
 #: A sample record in a segment header takes at least this many bytes (its field names

@@ -25,7 +25,7 @@ from hubcli.format.layout import (
     check_layout,
 )
 from hubcli.format.limits import (
-    MAX_JSON_INT_DIGITS,
+    MAX_INT,
     MAX_MANIFEST_BYTES,
     MAX_SEGMENT_HEADER_BYTES,
     max_samples,
@@ -49,7 +49,7 @@ TENSOR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 CREDS_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_HEX_DIGITS = frozenset("0123456789abcdef")
 #: The anchor's stand-in tensor: 1.0/1.1 readers refuse its htype ("upgrade hubcli").
 ANCHOR_TENSOR: dict[str, Any] = {
     "name": "_log",
@@ -216,8 +216,10 @@ def encode_anchor(manifest: Manifest) -> bytes:
 
 def load_json(data: bytes, where: str) -> object:
     """Strict JSON for dataset files (format_spec/limits.md): at most
-    MAX_MANIFEST_BYTES, no repeated keys, no NaN/Infinity, integers of at most
-    MAX_JSON_INT_DIGITS digits, nesting no deeper than the parser's recursion limit."""
+    MAX_MANIFEST_BYTES, no repeated keys, no NaN/Infinity, no integer of more than 4,300
+    digits (Python's own limit; the fields a reader uses
+    must fit an int64, which their checks enforce), nesting no deeper than the parser's
+    recursion limit."""
     if len(data) > MAX_MANIFEST_BYTES:
         raise CorruptDatasetError(
             f"{where}: is larger than the format's limit of {MAX_MANIFEST_BYTES} bytes"
@@ -227,12 +229,15 @@ def load_json(data: bytes, where: str) -> object:
             data.decode("utf-8"),
             object_pairs_hook=lambda pairs: _unique_keys(pairs, where),
             parse_constant=lambda name: _refuse(f"{name} is not a JSON number", where),
-            parse_int=lambda digits: _bounded_int(digits, where),
         )
     except UnicodeDecodeError as exc:
         raise CorruptDatasetError(f"{where}: not valid JSON (bad UTF-8: {exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise CorruptDatasetError(f"{where}: not valid JSON ({exc})") from None
+    except ValueError:
+        # int() refuses more than 4,300 digits (and would be slow well before): every
+        # number of the format fits an int64, which the field checks enforce.
+        raise CorruptDatasetError(f"{where}: an integer with too many digits") from None
     except RecursionError:
         # The C parser recurses once a level and stops cleanly at the interpreter's
         # limit; the format nests 5 levels.
@@ -246,12 +251,6 @@ def _unique_keys(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
             raise CorruptDatasetError(f"{where}: key {key!r} repeats in a JSON object")
         obj[key] = value
     return obj
-
-
-def _bounded_int(digits: str, where: str) -> int:
-    if len(digits.lstrip("-")) > MAX_JSON_INT_DIGITS:
-        raise CorruptDatasetError(f"{where}: an integer of {len(digits)} digits")
-    return int(digits)
 
 
 def _refuse(reason: str, where: str) -> Any:
@@ -382,9 +381,8 @@ def _parse_tensor_state(value: object, where: str) -> TensorMeta:
         raise CorruptDatasetError(f"{where}: invalid dir {directory!r}")
     fanout = non_negative(obj, "fanout", where)
     spine = tuple(
-        tuple(_parse_spine_entry(e, level, f"{where} spine[{level}]") for e in entries)
+        _parse_spine_level(entries, level, f"{where} spine[{level}]")
         for level, entries in enumerate(field(obj, "spine", list, where))
-        if _is_list(entries, f"{where} spine[{level}]")
     )
     deleted = field(obj, "deleted", list, where)
     if not all(type(d) is int for d in deleted):
@@ -402,24 +400,54 @@ def _is_list(value: object, where: str) -> bool:
     return True
 
 
-def _parse_spine_entry(value: object, level: int, where: str) -> Entry:
-    size = 5 if level == 0 else 2
-    if not isinstance(value, list) or len(value) != size:
-        raise CorruptDatasetError(f"{where}: an entry must have {size} fields")
-    entry_id = value[0]
-    if not isinstance(entry_id, str) or not _ID_RE.fullmatch(entry_id):
-        raise CorruptDatasetError(f"{where}: an id must be 32 lowercase hex digits")
-    numbers = value[1:4] if level == 0 else value[1:]
-    if not all(type(n) is int and n > 0 for n in numbers):
-        raise CorruptDatasetError(f"{where}: counts and sizes must be positive integers")
+def _is_count(value: object) -> bool:
+    return type(value) is int and 0 < value <= MAX_INT
+
+
+def _parse_spine_level(entries: object, level: int, where: str) -> tuple[Entry, ...]:
+    """One spine level. A state is parsed at every open, so this loop is kept tight
+    (type tests only; the ids' hex digits checked once for the whole level)."""
+    if type(entries) is not list:
+        raise CorruptDatasetError(f"{where}: a spine level is a list")
+    parsed: list[Entry] = []
+    hex_parts: list[str] = []
     if level > 0:
-        return NodePointer(entry_id, numbers[0])
-    count, header_size, size_ = numbers
-    sha = value[4]
-    if sha is not None and not (isinstance(sha, str) and _SHA256_HEX_RE.fullmatch(sha)):
-        raise CorruptDatasetError(f"{where}: sha256 must be 64 lowercase hex digits or null")
-    _check_segment_sizes(count, header_size, size_, where)
-    return SegmentEntry(entry_id, count, header_size, size_, sha)
+        for value in entries:
+            if type(value) is list and len(value) == 2:
+                entry_id, count = value
+                if type(entry_id) is str and len(entry_id) == 32 and _is_count(count):
+                    parsed.append(NodePointer(entry_id, count))
+                    hex_parts.append(entry_id)
+                    continue
+            raise CorruptDatasetError(f"{where}: a node pointer is [32 hex digits, count >= 1]")
+    else:
+        for value in entries:
+            if type(value) is list and len(value) == 5:
+                entry_id, count, header_size, size, sha = value
+                if (
+                    type(entry_id) is str
+                    and len(entry_id) == 32
+                    and _is_count(count)
+                    and _is_count(header_size)
+                    and _is_count(size)
+                    and (sha is None or (type(sha) is str and len(sha) == 64))
+                ):
+                    _check_segment_sizes(count, header_size, size, where)
+                    parsed.append(SegmentEntry(entry_id, count, header_size, size, sha))
+                    hex_parts.append(entry_id if sha is None else entry_id + sha)
+                    continue
+            raise CorruptDatasetError(
+                f"{where}: a segment entry is [32 hex digits, count, header_size, size, "
+                "sha256 or null]"
+            )
+    if not _HEX_DIGITS.issuperset("".join(hex_parts)):
+        raise CorruptDatasetError(f"{where}: ids and digests are lowercase hex digits")
+    return tuple(parsed)
+
+
+def _parse_spine_entry(value: object, level: int, where: str) -> Entry:
+    """One entry (of a record's op)."""
+    return _parse_spine_level([value], level, where)[0]
 
 
 def _check_segment_sizes(count: int, header_size: int, size: int, where: str) -> None:

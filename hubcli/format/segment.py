@@ -27,6 +27,7 @@ from hubcli.errors import CorruptDatasetError
 from hubcli.format import keys
 from hubcli.format.limits import (
     MAX_FRAME_TABLE_BYTES,
+    MAX_INT,
     MAX_PIXELS,
     MAX_SEGMENT_HEADER_BYTES,
     MAX_SIDE,
@@ -119,8 +120,10 @@ class ChunkRef:
     def id(self) -> str:
         return self.key.rsplit("/", 1)[-1].removesuffix(".chunk")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": bytes.fromhex(self.id), "size": self.size}
+    def to_list(self) -> list[Any]:
+        """A 1.2 chunk reference: ``[id (16 bytes), size]`` (it is in every segment of a
+        one-sample commit, so its bytes are bytes per commit)."""
+        return [bytes.fromhex(self.id), self.size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +240,14 @@ def encode_segment(
 
 
 def _pack_header(chunks: list[ChunkRef], samples: list[SampleRecord]) -> bytes:
-    body = {"chunks": [c.to_dict() for c in chunks], "samples": [s.to_dict() for s in samples]}
+    body = {"chunks": [c.to_list() for c in chunks], "samples": [s.to_dict() for s in samples]}
     packed: bytes = msgpack.packb(body, use_bin_type=True)
     return packed
+
+
+def record_size(record: SampleRecord) -> int:
+    """The bytes a record takes in a segment header."""
+    return len(msgpack.packb(record.to_dict(), use_bin_type=True))
 
 
 def header_digest(header_bytes: bytes) -> str:
@@ -325,11 +333,14 @@ def _parse_legacy_chunk_ref(value: object, directory: str, where: str) -> ChunkR
 
 
 def _parse_chunk_ref(value: object, directory: str, where: str) -> ChunkRef:
-    obj = as_map(value, where)
-    chunk_id = field(obj, "id", bytes, where)
-    if len(chunk_id) != 16:
-        raise CorruptDatasetError(f"{where}: id must be 16 bytes")
-    return ChunkRef(keys.chunk_key(directory, chunk_id.hex()), non_negative(obj, "size", where))
+    """``[id, size]``: a chunk of the tensor's folder (a 1.2 header cannot name any
+    other object of the dataset)."""
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], bytes)):
+        raise CorruptDatasetError(f"{where}: a chunk reference is [id, size]")
+    chunk_id, size = value
+    if len(chunk_id) != 16 or type(size) is not int or not 0 <= size <= MAX_INT:
+        raise CorruptDatasetError(f"{where}: id must be 16 bytes and size an int64 >= 0")
+    return ChunkRef(keys.chunk_key(directory, chunk_id.hex()), size)
 
 
 def _parse_sample(

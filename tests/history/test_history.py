@@ -232,3 +232,26 @@ def test_cli_delete_rename_and_gc(tmp_path, clips):
     assert not list((root / "tensors").rglob("*.chunk"))
     run = hubcli_run("gc", str(root), "--older-than", "soon")
     assert run.code == 2 and "is not a duration" in run.stderr
+
+
+def test_a_big_append_is_split_into_segments_in_one_commit(tmp_path, clips, monkeypatch):
+    """Readers read a segment's header whole (and the format caps it at 64 MiB), so an
+    append of many samples writes several segments, still one commit; compaction packs
+    to the same budget."""
+    monkeypatch.setattr("hubcli.core.ingest.SEGMENT_HEADER_BUDGET", 1500)
+    monkeypatch.setattr("hubcli.core.compact.SEGMENT_HEADER_BUDGET", 1500)
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("videos")
+    sources = [clips[i % len(clips)] for i in range(12)]
+    ds.videos.extend(sources)
+    assert ds.version == 2
+    segments = tmp_path / "ds" / "tensors" / "videos" / "segments"
+    count = len(list(segments.iterdir()))
+    assert count >= 3
+    seen = content(hubcli.load(tmp_path / "ds"))
+    assert [f for f, _, _ in seen["videos"]] == sources
+    for i in range(12):
+        ds.videos.append(clips[i % len(clips)])
+    ds.gc(keep_versions=1, safety_window=0)
+    assert len(list(segments.iterdir())) == 2 * count
+    assert content(hubcli.load(tmp_path / "ds"))["videos"][:12] == seen["videos"]

@@ -56,7 +56,7 @@ CRAFTED = {
     "offset_2_64": ("seg", lambda h: _sample(h).update(offset=2**64 - 1)),
     "frames_offset_2_64": ("seg", lambda h: _sample(h).update(frames_offset=2**64 - 1)),
     "size_2_63": ("seg", lambda h: _sample(h).update(size=2**63 - 1, extra_size=0)),
-    "chunk_size_2_64": ("seg", lambda h: h["chunks"][0].update(size=2**64 - 1)),
+    "chunk_size_2_64": ("seg", lambda h: h["chunks"][0].__setitem__(1, 2**64 - 1)),
     # A huge picture size declared (with the codec agreeing).
     "picture_huge": ("seg", lambda h: _picture(h, 1 << 15, 1 << 15)),
     # fps NaN / inf: `--json` printed NaN, which is not JSON.
