@@ -6,18 +6,60 @@
 >>> ds.videos.append(hubcli.read("clip.mp4"))
 >>> ds.videos[0, 10:20].numpy().shape
 (10, 360, 640, 3)
+
+The public names are imported on first use (PEP 562), so that ``import hubcli`` and
+the command line start fast: PyAV, the cloud backends and the playback server load
+only when something needs them.
 """
 
-from hubcli import errors, serve  # noqa: F401 - serve registers the player of play()
-from hubcli.core.dataset import Dataset, dataset, empty, load
-from hubcli.core.links import LinkSource, link
-from hubcli.core.sample import SamplesView, SampleView
-from hubcli.core.sources import FileSource, UrlSource, VideoSource, read
-from hubcli.core.tensor import Tensor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hubcli import errors
 from hubcli.errors import HubcliError
 from hubcli.format.version import FORMAT_VERSION
 
-__version__ = "0.2.0"
+if TYPE_CHECKING:
+    from hubcli.core.dataset import Dataset, dataset, empty, load
+    from hubcli.core.links import LinkSource, link
+    from hubcli.core.sample import SamplesView, SampleView
+    from hubcli.core.sources import FileSource, UrlSource, VideoSource, read
+    from hubcli.core.tensor import Tensor
+
+__version__ = "0.3.0"
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "Dataset": "hubcli.core.dataset",
+    "dataset": "hubcli.core.dataset",
+    "empty": "hubcli.core.dataset",
+    "load": "hubcli.core.dataset",
+    "LinkSource": "hubcli.core.links",
+    "link": "hubcli.core.links",
+    "SampleView": "hubcli.core.sample",
+    "SamplesView": "hubcli.core.sample",
+    "FileSource": "hubcli.core.sources",
+    "UrlSource": "hubcli.core.sources",
+    "VideoSource": "hubcli.core.sources",
+    "read": "hubcli.core.sources",
+    "Tensor": "hubcli.core.tensor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubcli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # next time, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "FORMAT_VERSION",

@@ -261,6 +261,8 @@ def apply_record(state: dict, record: dict, where: str) -> dict:
             state["tensors"].append(t)
         elif name == "creds_key":
             state.setdefault("creds_keys", []).append({"name": args[0], "managed": args[1]})
+        elif name == "manage":
+            next(k for k in state["creds_keys"] if k["name"] == args[0])["managed"] = True
         elif name == "rename":
             next(t for t in state["tensors"] if t["name"] == args[0])["name"] = args[1]
         elif name == "drop":

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-import hubcli
-from hubcli.cli import app, output
-from hubcli.cli.commands import CredsOpt, DatasetArg, JsonOpt, read_creds
+from hubcli.cli import output
+from hubcli.cli.app import app
+from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, emit, open_dataset, read_creds
 from hubcli.creds import parse_secrets, secrets_from_env
 from hubcli.errors import CredentialsError
 
@@ -35,11 +35,11 @@ def add(
 
     Example: hubcli creds add ./clips MY_S3 --managed
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file))
+    ds = open_dataset(dataset, creds_file, read_only=False)
     ds.add_creds_key(key, managed=managed)
     kind = "managed" if managed else "unmanaged"
     output_doc = {"key": key, "managed": managed, "version": ds.version}
-    _emit(json_, output_doc, f"added {kind} creds key {key!r}")
+    emit(json_, output_doc, [f"added {kind} creds key {key!r}"])
 
 
 @creds_app.command("populate")
@@ -62,7 +62,7 @@ def populate(
         raise typer.BadParameter(
             "give exactly one of --env and --file", param_hint="--env / --file"
         )
-    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
+    ds = open_dataset(dataset, creds_file)
     entry = next((k for k in ds.creds_keys if k["name"] == key), None)
     if entry is not None and not entry["managed"]:
         raise CredentialsError(
@@ -72,10 +72,10 @@ def populate(
     secrets = secrets_from_env(key) if env else parse_secrets(read_creds(file), key)
     ds.populate_creds(key, secrets)
     bound_to = next(k["bound_to"] for k in ds.creds_keys if k["name"] == key)
-    _emit(
+    emit(
         json_,
         {"key": key, "fields": sorted(secrets), "bound_to": bound_to},
-        f"populated creds key {key!r} ({', '.join(sorted(secrets))}) for {bound_to}",
+        [f"populated creds key {key!r} ({', '.join(sorted(secrets))}) for {bound_to}"],
     )
 
 
@@ -86,7 +86,7 @@ def list_keys(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt 
 
     Example: hubcli creds list ./clips
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
+    ds = open_dataset(dataset, creds_file)
     keys = ds.creds_keys
     if json_:
         output.print_json({"keys": keys})
@@ -96,10 +96,3 @@ def list_keys(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt 
             ["key", "managed", "populated", "bound to"],
             [[k["name"], k["managed"], k["populated"], k["bound_to"] or "-"] for k in keys],
         )
-
-
-def _emit(json_: bool, document: dict[str, object], line: str) -> None:
-    if json_:
-        output.print_json(document)
-    else:
-        output.print_lines([line])

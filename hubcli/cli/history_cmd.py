@@ -8,11 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-import hubcli
-from hubcli.cli import app, output
-from hubcli.cli.commands import CredsOpt, DatasetArg, JsonOpt, SelectorArg, _emit, read_creds
-from hubcli.core.sample import SampleView
-from hubcli.core.tensor import Tensor
+from hubcli.cli import output
+from hubcli.cli.app import app
+from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, SelectorArg, emit, open_dataset
 from hubcli.errors import SelectorError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -42,7 +40,7 @@ def log_command(
 
     Example: hubcli log ./clips -n 10
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file), read_only=True)
+    ds = open_dataset(dataset, creds_file)
     entries = ds.log() if limit is None else ds.log()[:limit]
     if json_:
         output.print_json({"path": ds.path, "versions": entries})
@@ -88,10 +86,10 @@ def compact(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt = 
 
     Example: hubcli compact ./clips
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file))
+    ds = open_dataset(dataset, creds_file, read_only=False)
     changed = ds.compact()
     line = f"compacted; now at version {ds.version}" if changed else "already compact"
-    _emit(json_, {"path": ds.path, "compacted": changed, "version": ds.version}, [line])
+    emit(json_, {"path": ds.path, "compacted": changed, "version": ds.version}, [line])
 
 
 @app.command()
@@ -128,7 +126,7 @@ def gc(
             "--safety-window 0 removes objects of appends still in progress in other "
             "processes: run it only when nothing else writes to this dataset"
         )
-    ds = hubcli.load(dataset, creds=read_creds(creds_file))
+    ds = open_dataset(dataset, creds_file, read_only=False)
     report = ds.gc(
         keep_versions=keep_versions, older_than=age, safety_window=window, dry_run=dry_run
     )
@@ -140,7 +138,7 @@ def gc(
     if report["spared_young"]:
         summary += f"; spared {report['spared_young']} younger than the safety window"
     lines.append(summary)
-    _emit(json_, report, lines)
+    emit(json_, report, lines)
 
 
 @app.command()
@@ -152,7 +150,10 @@ def delete(
 
     Example: hubcli delete ./clips 'videos[3]'
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file))
+    from hubcli.core.sample import SampleView
+    from hubcli.core.tensor import Tensor
+
+    ds = open_dataset(dataset, creds_file, read_only=False)
     target = ds.select(selector)
     if isinstance(target, Tensor):
         raise SelectorError(
@@ -169,7 +170,7 @@ def delete(
     if indices:
         del tensor[indices]
     doc = {"tensor": tensor.name, "removed": indices, "length": len(tensor), "version": ds.version}
-    _emit(
+    emit(
         json_,
         doc,
         [f"removed {len(indices)} samples from {tensor.name!r}; it now has {len(tensor)}"],
@@ -187,9 +188,9 @@ def delete_tensor(
 
     Example: hubcli delete-tensor ./clips old_videos
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file))
+    ds = open_dataset(dataset, creds_file, read_only=False)
     ds.delete_tensor(name)
-    _emit(json_, {"tensor": name, "version": ds.version}, [f"deleted tensor {name!r}"])
+    emit(json_, {"tensor": name, "version": ds.version}, [f"deleted tensor {name!r}"])
 
 
 @app.command("rename-tensor")
@@ -204,9 +205,9 @@ def rename_tensor(
 
     Example: hubcli rename-tensor ./clips videos clips
     """
-    ds = hubcli.load(dataset, creds=read_creds(creds_file))
+    ds = open_dataset(dataset, creds_file, read_only=False)
     ds.rename_tensor(old, new)
-    _emit(
+    emit(
         json_,
         {"tensor": new, "from": old, "version": ds.version},
         [f"renamed tensor {old!r} to {new!r}"],

@@ -16,15 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 from rich.text import Text
 
 from hubcli.redaction import redact
@@ -118,6 +109,8 @@ def print_rows(rows: list[list[Any]]) -> None:
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """A Rich table whose title and cells are text (``[/]`` in a path is shown, not parsed)."""
+    from rich.table import Table  # imported when a table is printed: start-up time
+
     table = Table(title=plain(title), title_justify="left")
     for column in columns:
         table.add_column(plain(column))
@@ -155,6 +148,15 @@ def progress(
     if SETTINGS.quiet or not console.is_terminal or total == 0:
         yield lambda n: None
         return
+    from rich.progress import (  # imported when a bar is shown: start-up time
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     count = DownloadColumn() if in_bytes else MofNCompleteColumn()
     with Progress(
         TextColumn("{task.description}"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -57,6 +58,13 @@ class Written:
 
     keys: list[str] = field(default_factory=list)
     attempts: list[tuple[str, bytes]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+
+#: An operation that wrote objects longer ago than this checks that they all still
+#: exist before it commits: gc spares objects younger than its safety window (1 hour
+#: by default), and a commit must never name an object gc removed meanwhile.
+RECHECK_AFTER_SECONDS = 300.0
 
 
 def now() -> str:
@@ -87,6 +95,7 @@ def commit(
         plan = change(state)
         if not plan.ops:
             return state  # nothing to change: no version is made
+        _check_still_there(store, written)
         for key, data in plan.objects:
             written.keys.append(key)
             store.put(key, data)
@@ -112,6 +121,18 @@ def commit(
         f"{store.url}: gave up after {MAX_COMMIT_ATTEMPTS} commits by other writers won the race",
         hint="retry the operation",
     )
+
+
+def _check_still_there(store: Store, written: Written) -> None:
+    if time.monotonic() - written.started < RECHECK_AFTER_SECONDS:
+        return
+    for key in written.keys:
+        if not store.exists(key):
+            raise ConflictError(
+                f"{store.describe(key)}, written by this operation, was removed before it "
+                "could commit (a gc with a safety window shorter than this operation?)",
+                hint="retry the operation; give gc a longer --safety-window",
+            )
 
 
 def _resealed(state: Manifest, written: Written, store: Store) -> Manifest:

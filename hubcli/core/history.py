@@ -14,6 +14,7 @@ from hubcli.format.log import (
     CreateTensor,
     Delete,
     DropTensor,
+    ManageCredsKey,
     Op,
     Record,
     Rename,
@@ -77,6 +78,8 @@ def _change(op: Op) -> dict[str, Any]:
         return {"op": "delete_tensor", "tensor": op.tensor}
     if isinstance(op, Rename):
         return {"op": "rename_tensor", "tensor": op.new, "from": op.old}
+    if isinstance(op, ManageCredsKey):
+        return {"op": "manage_creds_key", "key": op.name}
     assert isinstance(op, AddCredsKey)
     return {"op": "add_creds_key", "key": op.name}
 

@@ -28,12 +28,12 @@ from hubcli.format.segment import (
     encode_segment,
     record_size,
 )
-from hubcli.video.index import IndexedVideo, index_video
 
 if TYPE_CHECKING:
     from hubcli.core.sources import LocalVideo, VideoSource
     from hubcli.format.manifest import TensorMeta
     from hubcli.storage.base import Store
+    from hubcli.video.index import IndexedVideo
 
 #: A new chunk is started when the next sample would take the current one past this.
 CHUNK_TARGET_BYTES = 16 << 20
@@ -156,6 +156,8 @@ class _Segments:
 
 def _index(local: LocalVideo, name: str, compression: str | None, tensor: str) -> IndexedVideo:
     """Index the file and check it is a ``compression`` container."""
+    from hubcli.video.index import index_video  # PyAV loads when a video is indexed
+
     indexed = index_video(local.open, local.size, name)
     if compression is not None and indexed.format != compression:
         raise InvalidSampleError(

@@ -14,10 +14,10 @@ from hubcli.errors import CredentialsError, InvalidSampleError, LinkChangedError
 from hubcli.format.segment import LinkInfo, SampleRecord
 from hubcli.redaction import has_secrets, redact_url
 from hubcli.storage.links import Identity, LinkedObject, link_kind
-from hubcli.video.index import IndexedVideo, index_video
 
 if TYPE_CHECKING:
     from hubcli.core.ingest import Progress
+    from hubcli.video.index import IndexedVideo
 
 #: Gives (secrets, use_environment) for a creds key name (None: anonymous).
 SecretsFor = Callable[[str | None], tuple[Mapping[str, Any] | None, bool]]
@@ -141,6 +141,8 @@ def stage_link(
     before = obj.identity()
     with obj.spool() as path:
         size = os.path.getsize(path)
+        from hubcli.video.index import index_video  # PyAV loads when a video is indexed
+
         indexed = index_video(lambda: open(path, "rb"), size, obj.shown)  # noqa: SIM115
         if compression is not None and indexed.format != compression:
             raise InvalidSampleError(

@@ -11,14 +11,13 @@ from hubcli.core.frame_index import normalize_positions, selected_count
 from hubcli.core.playback import player
 from hubcli.core.reader import RunPackets
 from hubcli.errors import FrameIndexError, InvalidSampleError, RaggedError
-from hubcli.video.decode import Picture, decode_frames
-from hubcli.video.plan import plan_runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from hubcli.core.tensor import Tensor
     from hubcli.format.segment import SampleRecord
+    from hubcli.video.decode import Picture
 
 
 class SampleView:
@@ -147,6 +146,9 @@ class SampleView:
                     f"not {w}x{h}"
                 )
             put(slots[packet], picture)
+
+        from hubcli.video.decode import decode_frames  # PyAV loads with the first decode
+        from hubcli.video.plan import plan_runs
 
         runs = plan_runs(table, frames)
         with RunPackets(reader.byte_source(self.index), table, runs) as read_packets:

@@ -5,8 +5,8 @@ Keys are relative to the dataset root, '/'-separated, and never contain '..'.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.limits import MAX_VERSION
@@ -70,7 +70,9 @@ def parse_checkpoint_key(key: str) -> int | None:
 
 def new_object_id() -> str:
     """A random 128-bit id: concurrent writers never pick the same chunk name."""
-    return secrets.token_hex(16)
+    # os.urandom is the CSPRNG secrets uses, without importing secrets (and hmac,
+    # hashlib) at start-up.
+    return os.urandom(16).hex()
 
 
 def is_object_id(value: str) -> bool:

@@ -28,8 +28,6 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-
 from hubcli.errors import CorruptDatasetError, FrameIndexError
 
 if TYPE_CHECKING:
@@ -107,8 +105,11 @@ class Layout:
             return index
         # deleted[k] - k = logical positions skipped before deleted[k]: the first k with
         # that above ``index`` says how many deleted positions lie at or before it.
-        shifted = np.asarray(self.deleted, dtype=np.int64) - np.arange(len(self.deleted))
-        return index + int(np.searchsorted(shifted, index, side="right"))
+        # (numpy only here: reading a state must not pay for it)
+        return index + bisect.bisect_right(self._shifted(), index)
+
+    def _shifted(self) -> list[int]:
+        return [d - k for k, d in enumerate(self.deleted)]
 
     def physical_indices(self, indices: Sequence[int]) -> list[int]:
         return [self.physical_index(i) for i in indices]

@@ -97,7 +97,17 @@ class AddCredsKey:
         return ["creds_key", self.name, self.managed]
 
 
-Op = CreateTensor | Append | Delete | SetLayout | DropTensor | Rename | AddCredsKey
+@dataclass(frozen=True, slots=True)
+class ManageCredsKey:
+    """Make an existing creds key managed (its secrets may then be kept per user)."""
+
+    name: str
+
+    def to_list(self) -> list[Any]:
+        return ["manage", self.name]
+
+
+Op = CreateTensor | Append | Delete | SetLayout | DropTensor | Rename | AddCredsKey | ManageCredsKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +241,15 @@ def _parse_creds_key(args: list[Any], where: str) -> Op:
     return AddCredsKey(name, managed)
 
 
+def _parse_manage(args: list[Any], where: str) -> Op:
+    name = args[0]
+    from hubcli.format.manifest import CREDS_KEY_RE
+
+    if not isinstance(name, str) or not CREDS_KEY_RE.fullmatch(name) or name == "ENV":
+        raise CorruptDatasetError(f"{where}: invalid creds key name {name!r}")
+    return ManageCredsKey(name)
+
+
 _PARSERS = {
     "tensor": _parse_create,
     "append": _parse_append,
@@ -239,6 +258,7 @@ _PARSERS = {
     "drop": _parse_drop,
     "rename": _parse_rename,
     "creds_key": _parse_creds_key,
+    "manage": _parse_manage,
 }
 _ARITY = {
     "tensor": 4,
@@ -248,6 +268,7 @@ _ARITY = {
     "drop": 1,
     "rename": 2,
     "creds_key": 2,
+    "manage": 1,
 }
 
 
@@ -276,6 +297,12 @@ def apply_op(state: Manifest, op: Op, where: str) -> Manifest:
         if state.creds_key(op.name) is not None:
             raise CorruptDatasetError(f"{where}: creds key {op.name!r} exists already")
         return replace(state, creds_keys=(*state.creds_keys, CredsKey(op.name, op.managed)))
+    if isinstance(op, ManageCredsKey):
+        key = state.creds_key(op.name)
+        if key is None:
+            raise CorruptDatasetError(f"{where}: no creds key {op.name!r}")
+        keys = tuple(CredsKey(k.name, True) if k is key else k for k in state.creds_keys)
+        return replace(state, creds_keys=keys)
     if isinstance(op, Rename):
         return _renamed(state, op, where)
     meta = _tensor(state, op.tensor, where)

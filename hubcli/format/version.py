@@ -11,6 +11,9 @@ FORMAT_NAME = "hubcli"
 #: under the rules of format_spec/versioning.md).
 FORMAT_VERSION = "1.2"
 FORMAT_MAJOR, FORMAT_MINOR = 1, 2
+#: The formats this hubcli reads (``hubcli --version``); it upgrades 1.0 and 1.1
+#: datasets to 1.2 with their first write.
+READS = "1.0, 1.1 and 1.2"
 
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$")
 

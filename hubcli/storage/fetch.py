@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fsspec.callbacks import Callback
-
 from hubcli.errors import CredentialsError, SourceNotFoundError, StorageError
 from hubcli.redaction import clean_cause, redact_url
 from hubcli.storage.backends import CREDS_HINTS, RemoteLocation, filesystem, parse_remote
@@ -57,7 +55,7 @@ def _download(
     fs: Any, location: RemoteLocation, dest: str, shown: str, progress: Callable[[int], None] | None
 ) -> None:
     def attempt() -> None:
-        fs.get_file(location.path, dest, callback=_Callback(progress))
+        fs.get_file(location.path, dest, callback=_callback(progress))
 
     try:
         with_retries(attempt, f"download {shown}")
@@ -84,15 +82,19 @@ def _translate(exc: Exception, location: RemoteLocation, shown: str) -> Exceptio
     return StorageError(f"cannot download {shown}: {failure_detail(exc) or type(exc).__name__}")
 
 
-class _Callback(Callback):  # type: ignore[misc]
-    """Forwards fsspec's byte counts to a progress function."""
+def _callback(progress: Callable[[int], None] | None) -> Any:
+    """An fsspec callback forwarding byte counts to ``progress`` (fsspec's callbacks
+    module is imported here, when a URL is fetched: it is slow to import)."""
+    from fsspec.callbacks import Callback
 
-    def __init__(self, progress: Callable[[int], None] | None) -> None:
-        super().__init__()
-        self._progress = progress
-        self._seen = 0
+    class Forward(Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._seen = 0
 
-    def call(self, *args: Any, **kwargs: Any) -> None:
-        if self._progress is not None and self.value > self._seen:
-            self._progress(self.value - self._seen)
-        self._seen = self.value
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            if progress is not None and self.value > self._seen:
+                progress(self.value - self._seen)
+            self._seen = self.value
+
+    return Forward()

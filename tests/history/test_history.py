@@ -255,3 +255,26 @@ def test_a_big_append_is_split_into_segments_in_one_commit(tmp_path, clips, monk
     ds.gc(keep_versions=1, safety_window=0)
     assert len(list(segments.iterdir())) == 2 * count
     assert content(hubcli.load(tmp_path / "ds"))["videos"][:12] == seen["videos"]
+
+
+def test_a_commit_never_names_an_object_gc_removed(tmp_path, clips, monkeypatch):
+    """An append slower than gc's safety window finds its objects removed: it fails
+    cleanly instead of committing a version that names missing objects."""
+    import hubcli.core.tensor as tensor_module
+
+    monkeypatch.setattr("hubcli.core.commit.RECHECK_AFTER_SECONDS", 0)
+    ds = _grown(tmp_path / "ds", clips, 2)
+    before = content(ds)
+    real = tensor_module.append_change
+
+    def gc_struck(name, directory, entries):
+        for entry in entries:  # what a gc with too short a window would do meanwhile
+            (tmp_path / "ds" / "tensors" / directory / "segments" / f"{entry.id}.seg").unlink()
+        return real(name, directory, entries)
+
+    monkeypatch.setattr(tensor_module, "append_change", gc_struck)
+    with pytest.raises(hubcli.errors.ConflictError, match="was removed before it could commit"):
+        ds.videos.append(clips[0])
+    monkeypatch.undo()
+    assert content(hubcli.load(tmp_path / "ds")) == before
+    assert hubcli_run("verify", str(tmp_path / "ds")).code == 0
