@@ -35,13 +35,17 @@ from hubcli.errors import CredentialsError, HubcliWarning
 
 ENV = "ENV"
 KEY_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+#: What a key's secrets may hold: S3's fields and profile, GCS's (or Drive's) token and
+#: project. ``profile`` and ``project`` are not secret, but belong to the key's config.
 FIELDS = (
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
     "endpoint_url",
     "region",
+    "profile",
     "token",
+    "project",
 )
 #: Environment variables ``--env`` captures, and the field each becomes.
 ENV_FIELDS = {
@@ -158,6 +162,46 @@ def save_managed(dataset_id: str, dataset_url: str, key: str, secrets: Mapping[s
             _bound_keys(data, dataset_id, location)[key] = dict(secrets)
             _write(folder, data)
     return store_path()
+
+
+def remove_managed(dataset_id: str, dataset_url: str, key: str) -> bool:
+    """Forget the stored secrets of key ``key`` of the dataset at ``dataset_url``;
+    False if none were stored."""
+    location = location_of(dataset_url)
+    with _store_folder(create=False) as folder:
+        if folder is None:
+            return False
+        with _locked(folder):
+            data = _read(folder)
+            stored = _entries(data, dataset_id, location)
+            if key not in stored:
+                return False
+            del stored[key]
+            _prune(data, dataset_id, location)
+            _write(folder, data)
+    return True
+
+
+def clear_store() -> Path | None:
+    """Forget every stored secret: the store is replaced by an empty one, whatever it
+    held (even damaged, or written by another version). Returns its path, or None if
+    there was no store."""
+    with _store_folder(create=False) as folder:
+        if folder is None:
+            return None
+        with _locked(folder):
+            _write(folder, _empty())
+    return store_path()
+
+
+def _prune(data: dict[str, Any], dataset_id: str, location: str) -> None:
+    """Drop the entries left empty by a removal."""
+    by_location = data["datasets"].get(dataset_id)
+    if isinstance(by_location, dict):
+        if by_location.get(location) == {}:
+            del by_location[location]
+        if not by_location:
+            del data["datasets"][dataset_id]
 
 
 def _empty() -> dict[str, Any]:

@@ -2,8 +2,8 @@
 # hubcli's benchmark against PyAV, TorchCodec and decord (not part of CI).
 #
 # Installs hubcli with its test extras (moto for the S3 workload) into ./.venv and the
-# peers into ./.bench-venv when they are missing, then runs scripts/bench.py, which
-# writes docs/benchmarks.md and docs/benchmarks.json. Arguments go to bench.py:
+# peers into ./.bench-venv when they are missing, then runs the benchmarks package, which
+# writes docs/benchmarks.md and docs/benchmarks.json. Arguments go to python -m benchmarks:
 #   ./scripts/bench.sh            # full run
 #   ./scripts/bench.sh --quick    # few runs, 500 training-loop reads
 #   ./scripts/bench.sh --help
@@ -36,4 +36,4 @@ if ! .bench-venv/bin/python -c "import torch, torchcodec.decoders, decord" 2>/de
     .bench-venv/bin/python -m pip install --quiet "${PEERS[@]}"
 fi
 
-exec .venv/bin/python scripts/bench.py "$@"
+exec .venv/bin/python -m benchmarks "$@"

@@ -12,8 +12,8 @@ if ! command -v chromium >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-.venv/bin/ruff check hubcli tests scripts
-.venv/bin/ruff format --check hubcli tests scripts
+.venv/bin/ruff check hubcli tests scripts benchmarks testkit
+.venv/bin/ruff format --check hubcli tests scripts benchmarks testkit
 .venv/bin/mypy
 status=0
 .venv/bin/python -m pytest "$@" || status=$?

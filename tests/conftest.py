@@ -56,12 +56,10 @@ from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from servers import FakeGcs, FileServer, MotoS3, Proxy  # noqa: E402
+from testkit.env import patched_env, s3_env  # noqa: E402
 
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "hubcli-test-key",
-    "AWS_SECRET_ACCESS_KEY": "hubcli-test-secret",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+#: The keys the tests' S3 server is reached with (moto accepts any).
+S3_KEYS = ("hubcli-test-key", "hubcli-test-secret")
 
 
 @dataclass
@@ -90,17 +88,11 @@ def s3() -> Iterator[RemoteService]:
     as a user's would (AWS_ENDPOINT_URL and keys)."""
     server = MotoS3()
     proxy = Proxy(server.url)
-    saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
-    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=proxy.url)
-    import s3fs
+    with patched_env(s3_env(proxy.url, *S3_KEYS)):
+        import s3fs
 
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
-    yield RemoteService("s3", fs, proxy)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+        yield RemoteService("s3", fs, proxy)
     proxy.stop()
     server.stop()
 
@@ -109,19 +101,12 @@ def s3() -> Iterator[RemoteService]:
 def gcs() -> Iterator[RemoteService]:
     """fake-gcs-server, reached through STORAGE_EMULATOR_HOST."""
     server = FakeGcs()
-    saved = {
-        k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT")
-    }
-    os.environ.update(STORAGE_EMULATOR_HOST=server.url, GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false")
-    import gcsfs
+    emulator = {"STORAGE_EMULATOR_HOST": server.url, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+    with patched_env(emulator):
+        import gcsfs
 
-    fs = gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False)
-    yield RemoteService("gcs", fs)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+        fs = gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False)
+        yield RemoteService("gcs", fs)
     server.stop()
 
 

@@ -3,120 +3,40 @@
 Every frame ``k`` of a generated video paints a pattern derived from ``k`` so that a
 wrong frame is visibly (and hash-wise) different from the right one. The oracle is a
 plain PyAV decode of the whole file from the start; it shares no code with hubcli.
+The spec, the encoder and the frame hash live in ``testkit`` (shared with the
+benchmark); they are re-exported here under their old names.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-# SVT-AV1 prints a banner to stderr unless told otherwise (1 = errors only).
-os.environ.setdefault("SVT_LOG", "1")
+from testkit.frames import frame_hash
+from testkit.videos import VideoSpec, make_video, mux_audio, paint
 
 if TYPE_CHECKING:
+    from fractions import Fraction
     from pathlib import Path
 
-
-@dataclass(frozen=True)
-class VideoSpec:
-    """How to encode one corpus video."""
-
-    name: str
-    container: str  # file extension, e.g. "mp4"
-    codec: str
-    frames: int = 60
-    width: int = 96
-    height: int = 64
-    pix_fmt: str = "yuv420p"
-    rate: int = 24
-    options: tuple[tuple[str, str], ...] = ()
-    gop: int = 12
-    max_b_frames: int | None = None
-    vfr: bool = False
-    audio: bool = False
-    pts_offset: int = 0  # first frame's pts, in 1/rate units; < 0 makes an MP4 edit list
-    container_options: tuple[tuple[str, str], ...] = ()
-    color: tuple[int, int, int, int] | None = None  # range, space, primaries, trc (FFmpeg enums)
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}.{self.container}"
-
-
-@functools.lru_cache(maxsize=4)
-def _base(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    y, x = np.mgrid[0:height, 0:width]
-    return (
-        (x * 4 % 256).astype(np.uint8),
-        (y * 4 % 256).astype(np.uint8),
-        ((x + y) * 2 % 256).astype(np.uint8),
-    )
-
-
-def paint(k: int, width: int, height: int) -> np.ndarray:
-    """An RGB frame whose content is a function of ``k`` (moving bars plus a counter block).
-
-    uint8 arithmetic wraps modulo 256, which is the pattern's own modulus.
-    """
-    r, g, b = _base(width, height)
-    img = np.empty((height, width, 3), dtype=np.uint8)
-    np.add(r, np.uint8(k * 7 % 256), out=img[..., 0])
-    np.add(g, np.uint8(k * 13 % 256), out=img[..., 1])
-    np.add(b, np.uint8(k * 29 % 256), out=img[..., 2])
-    # A block whose brightness encodes k coarsely, so neighbouring frames differ a lot.
-    img[: height // 3, : width // 3, :] = (k * 37) % 256
-    return img
-
-
-def make_video(spec: VideoSpec, path: Path) -> Path:
-    """Encode ``spec`` to ``path`` with PyAV and return the path."""
-    with av.open(str(path), "w", options=dict(spec.container_options)) as out:
-        stream = out.add_stream(spec.codec, rate=spec.rate, options=dict(spec.options))
-        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
-        cc = stream.codec_context
-        cc.gop_size = spec.gop
-        if spec.color is not None:
-            cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = spec.color
-        if spec.max_b_frames is not None:
-            cc.max_b_frames = spec.max_b_frames
-        if spec.vfr:
-            stream.time_base = Fraction(1, 1000)
-            cc.time_base = Fraction(1, 1000)
-        audio = out.add_stream("aac", rate=16000) if spec.audio else None
-        pts = 0
-        for k in range(spec.frames):
-            frame = av.VideoFrame.from_ndarray(paint(k, spec.width, spec.height), format="rgb24")
-            frame = frame.reformat(format=spec.pix_fmt)
-            if spec.vfr:
-                frame.pts = pts
-                frame.time_base = Fraction(1, 1000)
-                pts += [20, 40, 33, 100, 17][k % 5]
-            else:
-                frame.pts = k + spec.pts_offset
-            out.mux(stream.encode(frame))
-            if audio is not None:
-                _mux_audio(out, audio, k, spec.rate)
-        out.mux(stream.encode(None))
-        if audio is not None:
-            out.mux(audio.encode(None))
-    return path
-
-
-def _mux_audio(out: av.container.OutputContainer, audio: av.AudioStream, k: int, rate: int) -> None:
-    samples = 16000 // rate
-    t = (np.arange(samples) + k * samples) / 16000
-    wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-    frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
-    frame.sample_rate = 16000
-    frame.pts = k * samples
-    out.mux(audio.encode(frame))
+__all__ = [
+    "BIG",
+    "CORPUS",
+    "LONG",
+    "STREAM_720P",
+    "Decoded",
+    "VideoSpec",
+    "decode_all",
+    "decode_some",
+    "frame_hash",
+    "make_audio_only",
+    "make_video",
+    "paint",
+    "scramble_packets",
+]
 
 
 @dataclass(frozen=True)
@@ -149,10 +69,6 @@ def decode_all(path: Path) -> Decoded:
             times.append(frame.time)
         time_base = stream.time_base
     return Decoded(frames, pts, times, time_base)
-
-
-def frame_hash(frame: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()[:16] + str(frame.shape)
 
 
 VP9_FAST = (("deadline", "realtime"), ("cpu-used", "8"))
@@ -257,7 +173,7 @@ def make_audio_only(path: Path) -> Path:
     with av.open(str(path), "w") as out:
         audio = out.add_stream("aac", rate=16000)
         for k in range(20):
-            _mux_audio(out, audio, k, 24)
+            mux_audio(out, audio, k, 24)
         out.mux(audio.encode(None))
     return path
 

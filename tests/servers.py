@@ -1,25 +1,39 @@
 """Real servers on loopback, started by the tests: S3 (moto), GCS (fake-gcs-server), plain
 HTTP with and without Range, and a counting, fault-injecting proxy in front of any of them.
+moto's thread server and the proxy live in ``testkit`` (the benchmark uses them too) and
+are re-exported here under their old names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import http.server
 import json
 import os
 import re
 import socket
-import socketserver
 import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from testkit.proxy import Exchange, Fault, Proxy
+from testkit.s3 import MotoS3
+
+__all__ = [
+    "DriveServer",
+    "Exchange",
+    "FakeGcs",
+    "Fault",
+    "FileServer",
+    "MotoS3",
+    "MotoS3Process",
+    "Proxy",
+    "free_port",
+    "wait_until_up",
+]
 
 
 def free_port() -> int:
@@ -43,21 +57,6 @@ def wait_until_up(url: str, timeout: float = 20) -> None:
 
 
 # --- S3 ----------------------------------------------------------------------------------
-
-
-class MotoS3:
-    """moto's S3 server in a thread on a free loopback port (port 0: no clashes)."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 class MotoS3Process:
@@ -179,135 +178,6 @@ class FileServer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-# --- proxy -------------------------------------------------------------------------------
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    range: str | None
-    status: int
-    sent: int  # response body bytes
-    signed: bool = False  # the request carried an Authorization header
-
-
-@dataclass
-class Fault:
-    """Fail the requests ``match`` accepts, ``times`` times: answer HTTP ``status``; or
-    reset the connection without an answer (``status=0``); or forward the request and
-    then reset the connection, losing the answer (``status=-1``: the write happened,
-    the client cannot know)."""
-
-    match: Callable[[str, str], bool]
-    times: int
-    status: int = 500
-
-
-@dataclass
-class Proxy:
-    """A reverse proxy on loopback that forwards to ``target``, records every exchange
-    (bytes measured here, at the server side, not inside hubcli), and injects faults."""
-
-    target: str
-    log: list[Exchange] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        target = urlsplit(self.target)
-        outer = self
-        lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with lock:
-                    fault = next(
-                        (
-                            f
-                            for f in outer.faults
-                            if f.times > 0 and f.match(self.command, self.path)
-                        ),
-                        None,
-                    )
-                    if fault:
-                        fault.times -= 1
-                if fault is not None:
-                    outer.log.append(
-                        Exchange(
-                            self.command, self.path, self.headers.get("Range"), fault.status, 0
-                        )
-                    )
-                    if fault.status == 0:  # drop the connection without an answer
-                        self.close_connection = True
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        return
-                    payload = (
-                        b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
-                    )
-                    self.send_response(fault.status)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("connection",)
-                }
-                conn.request(self.command, self.path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                # A HEAD answer has no body but keeps the object's length.
-                length = response.getheader("Content-Length") if self.command == "HEAD" else None
-                self.send_header("Content-Length", length or str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-                outer.log.append(
-                    Exchange(
-                        self.command,
-                        self.path,
-                        self.headers.get("Range"),
-                        response.status,
-                        0 if self.command == "HEAD" else len(data),
-                        signed="Authorization" in self.headers,
-                    )
-                )
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def reset(self) -> None:
-        self.log.clear()
-        self.faults.clear()
-
-    def requests(self, method: str | None = None, contains: str = "") -> list[Exchange]:
-        return [
-            e for e in self.log if (method is None or e.method == method) and contains in e.path
-        ]
 
     def stop(self) -> None:
         self.httpd.shutdown()

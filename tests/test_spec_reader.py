@@ -37,6 +37,7 @@ FORMAT_VERSION = re.compile(r"(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})")  # meta
 TENSOR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")  # metadata.md §3
 HEX32, HEX64 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{64}")
 HTYPES, COMPRESSIONS = {"video"}, {"mp4", "mov", "mkv", "webm", "avi"}  # metadata.md §4
+VALUE_HTYPES = {"class_label", "text", "json", "generic"}  # values.md (format 1.3)
 KEYFRAME, DISCARD = 0x01, 0x02  # frames.md §1
 COLUMNS = {"offset": "<i8", "size": "<u4", "pts": "<i8", "dts": "<i8", "flags": "<u1"}
 COLUMNS |= {"crc32": "<u4", "frame_packet": "<u4"}  # frames.md §1; frame_packet has F rows
@@ -205,7 +206,10 @@ def parse_state(doc: Any, where: str) -> dict:
     for t in need(doc, "tensors", list, where):
         need(t, "name", matches(TENSOR_NAME), where)
         need(t, "dir", matches(TENSOR_NAME), where)
-        check(t.get("htype") in HTYPES | {"link[video]"}, f"{where}: htype", error=Unsupported)
+        htypes = HTYPES | VALUE_HTYPES | {"link[video]"}
+        check(t.get("htype") in htypes, f"{where}: htype", error=Unsupported)
+        if t["htype"] in VALUE_HTYPES:  # values.md §2: a label tensor's state has its info
+            need(t, "info", dict, where)
         check(need(t, "fanout", is_uint, where) >= 2, f"{where}: fanout")
         spine = need(t, "spine", list, where)
         physical = 0
@@ -258,6 +262,9 @@ def apply_record(state: dict, record: dict, where: str) -> dict:
                 "spine": [],
                 "deleted": [],
             }
+            if len(args) == 5:  # values.md §2: a label tensor's op carries its info
+                check(args[1] in VALUE_HTYPES and isinstance(args[4], dict), f"{where}: info")
+                t["info"] = args[4]
             state["tensors"].append(t)
         elif name == "creds_key":
             state.setdefault("creds_keys", []).append({"name": args[0], "managed": args[1]})
@@ -265,6 +272,13 @@ def apply_record(state: dict, record: dict, where: str) -> dict:
             next(k for k in state["creds_keys"] if k["name"] == args[0])["managed"] = True
         elif name == "rename":
             next(t for t in state["tensors"] if t["name"] == args[0])["name"] = args[1]
+        elif name == "info":  # values.md §2: only new class names or a first dtype
+            t = next(t for t in state["tensors"] if t["name"] == args[0])
+            old, info = t["info"], args[1]
+            names = info.get("class_names", [])
+            check(names[: len(old.get("class_names", []))] == old.get("class_names", []), where)
+            check(old.get("dtype") in (None, info.get("dtype")), f"{where}: dtype changed")
+            t["info"] = info
         elif name == "drop":
             state["tensors"] = [t for t in state["tensors"] if t["name"] != args[0]]
         else:
@@ -558,6 +572,160 @@ def read_frames(root: Path, tensor_name: str, index: int, frames: list[int]) -> 
 
 
 # ---------------------------------------------------------------------------------------
+# Value tensors (values.md): class_label, text, json, generic
+# ---------------------------------------------------------------------------------------
+
+VALUE_MAGIC = b"HUBCVAL1"  # values.md §1
+VALUE_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"}
+VALUE_DTYPES |= {"uint64", "float16", "float32", "float64"}  # values.md §1.1 `dtype`
+MAX_VALUE_HEADER = 64 << 20
+
+
+def segment_entries(root: Path, tensor: dict) -> list[list]:
+    """log.md §3.1: every segment entry of a tensor in physical order (spine[top] first,
+    a node pointer standing for its node's entries)."""
+    out: list[list] = []
+
+    def expand(entry: list, node_level: int) -> None:
+        if node_level < 0:
+            out.append(entry)
+            return
+        for child in read_node(root, tensor, entry, node_level):
+            expand(child, node_level - 1)
+
+    for level in range(len(tensor["spine"]) - 1, -1, -1):
+        for entry in tensor["spine"][level]:
+            expand(entry, level - 1)
+    return out
+
+
+def read_value_header(root: Path, key: str, entry: list) -> dict:
+    """values.md §1, §1.1: prefix, header CRC-32, then every rule of the header table."""
+    count, header_size, size = entry[1], entry[2], entry[3]
+    raw = read_range(root, key, 0, header_size)
+    check(raw[:8] == VALUE_MAGIC, f"{key}: magic")
+    length = int.from_bytes(raw[8:16], "little")
+    check(20 + length == header_size and length <= MAX_VALUE_HEADER, f"{key}: 20 + H")
+    check(zlib.crc32(raw[20:]) == int.from_bytes(raw[16:20], "little"), f"{key}: header CRC-32")
+    try:
+        header = msgpack.unpackb(raw[20:], raw=False)
+    except ValueError as e:
+        raise Corrupt(f"{key}: header is not msgpack: {e}") from e
+    body = size - header_size
+    check(need(header, "count", is_uint, key) == count, f"{key}: count != its entry's")
+    check(header.get("dtype") in VALUE_DTYPES, f"{key}: dtype")
+    shape = header.get("shape", "missing")
+    check(shape is None or (isinstance(shape, list) and len(shape) <= 16), f"{key}: shape")
+    check(shape is None or all(is_uint(d) and d > 0 for d in shape), f"{key}: shape sizes")
+    block = need(header, "block", is_uint, key)
+    check(block > 0, f"{key}: block")
+    crcs = need(header, "crcs", bytes, key)
+    check(len(crcs) == 4 * -(-body // block), f"{key}: one CRC per block")
+    arrays = need(header, "arrays", dict, key)
+    check(set(arrays) == ({"data"} if shape is not None else {"ndim", "dims", "data"}), key)
+    for span in arrays.values():
+        check(isinstance(span, list) and len(span) == 2 and all(map(is_uint, span)), key)
+        check(span[0] + span[1] <= body, f"{key}: array past the body")
+    return dict(header, body=body, header_size=header_size)
+
+
+def read_body(root: Path, key: str, header: dict, a: int, b: int) -> bytes:
+    """Body bytes [a, b), read as whole checksum blocks and checked (values.md §1.2)."""
+    block, body = header["block"], header["body"]
+    lo, hi = a - a % block, min(body, -(-b // block) * block)
+    if a == b:
+        return b""
+    data = read_range(root, key, header["header_size"] + lo, hi - lo)
+    for k in range(0, len(data), block):
+        n = (lo + k) // block
+        crc = int.from_bytes(header["crcs"][4 * n : 4 * n + 4], "little")
+        check(zlib.crc32(data[k : k + block]) == crc, f"{key}: block {n} CRC-32")
+    return data[a - lo : b - lo]
+
+
+def sample_offsets(root: Path, key: str, header: dict) -> tuple[list[tuple], list[int]]:
+    """Each sample's shape and element offsets (count + 1), from the header alone when
+    ``shape`` is set, else from ``ndim`` and ``dims`` (values.md §1.1); the sizes are
+    checked against ``data`` before anything is allocated from them."""
+    count, dtype = header["count"], np.dtype(header["dtype"])
+    if header["shape"] is not None:
+        shapes = [tuple(header["shape"])] * count
+    else:
+        (n_at, n_size), (d_at, d_size) = header["arrays"]["ndim"], header["arrays"]["dims"]
+        if n_at + n_size == d_at:  # back to back, as writers put them: one ranged read
+            both = read_body(root, key, header, n_at, d_at + d_size)
+            ndim_bytes, dims_bytes = both[:n_size], both[n_size:]
+        else:
+            ndim_bytes = read_body(root, key, header, n_at, n_at + n_size)
+            dims_bytes = read_body(root, key, header, d_at, d_at + d_size)
+        ndim, dims = np.frombuffer(ndim_bytes, np.uint8), np.frombuffer(dims_bytes, "<i8")
+        check(len(ndim) == count and all(n <= 16 for n in ndim), f"{key}: ndim")
+        check(len(dims) == int(ndim.sum()) and all(d >= 0 for d in dims), f"{key}: dims")
+        ends = np.cumsum(ndim).tolist()
+        shapes = [tuple(dims[e - n : e].tolist()) for n, e in zip(ndim.tolist(), ends, strict=True)]
+    need_bytes = sum(float(np.prod(s, dtype=np.float64)) for s in shapes) * dtype.itemsize
+    check(need_bytes == header["arrays"]["data"][1], f"{key}: data size != the shapes'")
+    offsets = [0]
+    for shape in shapes:
+        offsets.append(offsets[-1] + int(np.prod(shape, dtype=np.int64)))
+    return shapes, offsets
+
+
+def to_value(htype: str, array: np.ndarray) -> Any:
+    """values.md §3: text is UTF-8, json its RFC 8259 text; the others their arrays."""
+    if htype == "text":
+        return array.tobytes().decode("utf-8")
+    if htype == "json":
+        return load_json(array.tobytes(), "json value")
+    return array
+
+
+def value_tensor(root: Path, name: str) -> tuple[dict, dict]:
+    state = newest_state(root)
+    tensor = next(t for t in state["tensors"] if t["name"] == name)
+    check(tensor["htype"] in VALUE_HTYPES, f"{name} holds no values")
+    return state, tensor
+
+
+def read_values(root: Path, name: str) -> list[Any]:
+    """Every sample of a value tensor: each segment read whole, checked and split."""
+    _, tensor = value_tensor(root, name)
+    samples: list[np.ndarray] = []
+    for entry in segment_entries(root, tensor):
+        key = f"tensors/{tensor['dir']}/segments/{entry[0]}.seg"
+        header = read_value_header(root, key, entry)
+        check(header["dtype"] == tensor["info"]["dtype"], f"{key}: dtype != the tensor's")
+        shapes, offsets = sample_offsets(root, key, header)
+        at, size = header["arrays"]["data"]
+        dtype = np.dtype(header["dtype"]).newbyteorder("<")
+        data = np.frombuffer(read_body(root, key, header, at, at + size), dtype)
+        samples += [
+            data[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes, strict=True)
+        ]
+    gone = set(tensor["deleted"])  # log.md §3.2
+    kept = [a for p, a in enumerate(samples) if p not in gone]
+    check(len(kept) == tensor["length"], f"{name}: length")
+    return [to_value(tensor["htype"], a) for a in kept]
+
+
+def read_value(root: Path, name: str, index: int) -> Any:
+    """One sample by ranged reads (values.md §1.2): the header, the shapes when they
+    differ, then only the blocks that hold the sample's elements."""
+    _, tensor = value_tensor(root, name)
+    if not 0 <= index < tensor["length"]:
+        raise IndexError(index)
+    entry, s = find_segment(root, tensor, physical(tensor, index))
+    key = f"tensors/{tensor['dir']}/segments/{entry[0]}.seg"
+    header = read_value_header(root, key, entry)
+    shapes, offsets = sample_offsets(root, key, header)
+    dtype = np.dtype(header["dtype"]).newbyteorder("<")
+    at = header["arrays"]["data"][0]
+    a, b = at + offsets[s] * dtype.itemsize, at + offsets[s + 1] * dtype.itemsize
+    array = np.frombuffer(read_body(root, key, header, a, b), dtype).reshape(shapes[s])
+    return to_value(tensor["htype"], array)
+
+
+# ---------------------------------------------------------------------------------------
 # Tests
 # ---------------------------------------------------------------------------------------
 
@@ -747,7 +915,107 @@ def test_reads_sealed_compacted_and_removed_samples(tmp_path) -> None:
 
     legacy = shutil.copytree(FIXTURES / "format-1.0", tmp_path / "legacy")
     before = newest_state(legacy)["tensors"][0]["length"]
-    hubcli.load(legacy).videos.append(str(clips[0]))
+    with pytest.warns(hubcli.errors.HubcliWarning, match="upgraded"):
+        hubcli.load(legacy).videos.append(str(clips[0]))
     state = newest_state(legacy)
     assert state["format_version"] == "1.2" and state["tensors"][0]["length"] == before + 1
     assert _first_frames(legacy, "videos")[-1] == firsts[str(clips[0])]
+
+
+def _value_rows() -> dict[str, list]:
+    """Samples of every value htype, for two appends each; generic ones of several
+    dtypes, ragged, zero-size and scalar."""
+    rng = np.random.default_rng(17)
+    return {
+        "labels": ["cat", 1, ["dog", "bird"], [], 7, "cat"],
+        "caps": ["", "one line", "two\nlines", "日本語 ✓", "\0 nul", "x" * 300],
+        "meta": [{"a": [1, 2.5, None]}, [], "s", {"é": {"deep": [True, False]}}, 0, -1e300],
+        "boxes": [rng.random((k % 3, 4)).astype(np.float32) for k in range(6)],
+        "masks": [rng.random(3) > 0.5 for _ in range(6)],
+        "big": [np.array([2**64 - 1 - k, k], np.uint64) for k in range(6)],
+        "half": [np.float16(k / 3) for k in range(6)],
+    }
+
+
+def _write_values(root: Path) -> None:
+    ds = hubcli.empty(root)
+    ds.create_tensor("labels", htype="class_label", class_names=["cat"])
+    ds.create_tensor("caps", htype="text")
+    ds.create_tensor("meta", htype="json")
+    ds.create_tensor("boxes", htype="generic", dtype="float32")
+    ds.create_tensor("masks", htype="generic", dtype="bool", shape=(3,))
+    ds.create_tensor("big", htype="generic")  # dtype set by the first append (an info op)
+    ds.create_tensor("half", htype="generic", dtype="float16", shape=())
+    rows = _value_rows()
+    ds.extend({name: values[:4] for name, values in rows.items()})
+    for name, values in rows.items():
+        ds[name].extend(values[4:])
+
+
+def _same(htype: str, got: Any, expected: Any) -> bool:
+    if htype == "json":
+        return json.dumps(got) == json.dumps(expected)
+    if htype == "text":
+        return got == expected
+    return (
+        got.dtype == expected.dtype
+        and got.shape == expected.shape
+        and got.tobytes() == (expected.tobytes())
+    )
+
+
+def _compare_values(root: Path) -> None:
+    """The spec-only reader agrees with hubcli on every sample of every value tensor,
+    read whole and one by one (ranged)."""
+    ds = hubcli.load(root)
+    state = newest_state(root)
+    for tensor in state["tensors"]:
+        name, htype = tensor["name"], tensor["htype"]
+        expected = ds[name].numpy(aslist=True)
+        got = read_values(root, name)
+        assert len(got) == len(expected) == len(ds[name]), name
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            assert _same(htype, g, e), (name, i, g, e)
+            assert _same(htype, read_value(root, name, i), e), (name, i)
+        assert tensor["info"]["dtype"] == ds[name].info["dtype"]
+        assert tensor["info"].get("class_names", []) == ds[name].info["class_names"]
+
+
+def test_reads_value_tensors(tmp_path, monkeypatch) -> None:
+    """Every value htype, after two appends, deletes, compaction and more appends; with
+    64-byte checksum blocks, so ranged reads span and check several blocks."""
+    monkeypatch.setattr("hubcli.format.values.BLOCK", 64)
+    root = tmp_path / "ds"
+    _write_values(root)
+    _compare_values(root)
+    state = newest_state(root)
+    labels = next(t for t in state["tensors"] if t["name"] == "labels")
+    assert labels["info"]["class_names"] == ["cat", "dog", "bird"]
+    assert [a.tolist() for a in read_values(root, "labels")] == [0, 1, [1, 2], [], 7, 0]
+    ds = hubcli.load(root)
+    for name in ds.tensors:
+        del ds[name][[0, 3]]
+    _compare_values(root)
+    assert ds.compact()
+    rows = _value_rows()
+    ds.extend({name: values[1:3] for name, values in rows.items()})
+    _compare_values(root)
+    (root / "log" / "hint.json").unlink()  # by the listing, checkpoint and records too
+    _compare_values(root)
+
+
+def test_value_segments_detect_flipped_bytes(tmp_path) -> None:
+    root = tmp_path / "ds"
+    ds = hubcli.empty(root)
+    ds.create_tensor("caps", htype="text")
+    ds.caps.extend(["abc", "de", "f"])
+    assert read_values(root, "caps") == ["abc", "de", "f"]
+    [segment] = (root / "tensors" / "caps" / "segments").glob("*.seg")
+    size = segment.stat().st_size
+    flip_byte(segment, size - 2)  # in "abc"/"de"/"f": data is last
+    with pytest.raises(Corrupt, match="block 0 CRC-32"):
+        read_values(root, "caps")
+    flip_byte(segment, size - 2)
+    flip_byte(segment, 25)  # in the msgpack header
+    with pytest.raises(Corrupt, match="header CRC-32"):
+        read_value(root, "caps", 1)

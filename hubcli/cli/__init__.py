@@ -13,7 +13,9 @@ from hubcli.cli import (  # noqa: F401 - each registers its commands on the app
     dataset_cmd,
     export_cmd,
     history_cmd,
+    rows_cmd,
     serve_cmd,
+    show_cmd,
     verify_cmd,
 )
 from hubcli.cli.app import app, main

@@ -21,23 +21,29 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from hubcli.cli import output
-from hubcli.errors import HubcliError
+from hubcli.errors import HubcliError, HubcliWarning
 from hubcli.redaction import RedactingFilter, format_exception
 
 EXIT_INTERRUPTED = 130
 
 
 class HubcliGroup(TyperGroup):
-    """Every error becomes one stderr line: ours exit 1, usage errors exit 2. Lives on
-    the group, so it also works under CliRunner, which bypasses :func:`main`."""
+    """Every error becomes one stderr line (a JSON one with --json): ours exit 1, usage
+    errors exit 2. Lives on the group, so it also works under CliRunner, which bypasses
+    :func:`main`."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # hubcli's warnings are shown, once each, however the process filters
+                # them (a test runner may turn warnings into errors).
+                warnings.simplefilter("always", HubcliWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except HubcliError as exc:
             if output.SETTINGS.debug:
                 raise
-            output.error(str(exc))
+            output.error(exc.message, kind=type(exc).__name__, hint=exc.hint)
             raise typer.Exit(exc.exit_code) from None
 
     def main(  # type: ignore[override]
@@ -47,20 +53,38 @@ class HubcliGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        arguments = list(sys.argv[1:] if args is None else args)
+        _reset_settings(arguments)
         try:
-            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            code = super().main(arguments, prog_name, standalone_mode=False, **extra)
         except ClickException as exc:  # usage: unknown option, bad choice, missing argument
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx is not None else "hubcli"
-            output.error(f"{exc.format_message().rstrip('.')}; see: {command} --help")
+            output.error(_usage_message(exc), kind="UsageError", hint=f"see: {command} --help")
             if not standalone_mode:
                 raise
             sys.exit(exc.exit_code)
         if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into Exit(130), silently
-            output.error("interrupted")
+            output.error("interrupted", kind="KeyboardInterrupt")
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _reset_settings(arguments: list[str]) -> None:
+    """Options of an earlier run in this process (CliRunner) must not leak into this one.
+    ``--json`` is read from the arguments themselves: a usage error is found before any
+    option is parsed, and must be a JSON line too."""
+    options = arguments[: arguments.index("--")] if "--" in arguments else arguments
+    output.SETTINGS.debug = "--debug" in options
+    output.SETTINGS.quiet = False
+    output.SETTINGS.json = "--json" in options
+
+
+def _usage_message(exc: ClickException) -> str:
+    # Typer validates choices with pydantic, whose text for a ValueError starts with
+    # "Value error, ": the rest is the message.
+    return exc.format_message().replace("Value error, ", "").rstrip(".")
 
 
 app = typer.Typer(
@@ -85,7 +109,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress (also after a command)."),
+    json_: bool = typer.Option(
+        False, "--json", help="Results and errors as JSON (also after a command)."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -97,6 +124,8 @@ def root(
     """
     output.SETTINGS.debug = debug
     output.SETTINGS.quiet = quiet
+    # Also set by --json after the command, and read from the arguments (_reset_settings).
+    output.SETTINGS.json = output.SETTINGS.json or json_
     warnings.showwarning = _show_warning
     _setup_logging(debug)
 
@@ -149,7 +178,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        output.error("interrupted")
+        output.error("interrupted", kind="KeyboardInterrupt")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
         code = exc.exit_code if isinstance(exc, HubcliError) else 1
@@ -158,5 +187,9 @@ def main() -> None:
             # with their signatures), and Typer replaces sys.excepthook on every run.
             sys.stderr.write(format_exception(exc))
             sys.exit(code)
-        output.error(f"internal error: {type(exc).__name__}: {exc}; re-run with --debug")
+        output.error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            kind=type(exc).__name__,
+            hint="re-run with --debug",
+        )
         sys.exit(1)

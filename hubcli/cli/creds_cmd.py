@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hubcli.cli import output
 from hubcli.cli.app import app
-from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, emit, open_dataset, read_creds
-from hubcli.creds import parse_secrets, secrets_from_env
+from hubcli.cli.options import (
+    CredsOpt,
+    DatasetArg,
+    JsonOpt,
+    QuietOpt,
+    emit,
+    open_dataset,
+    read_creds,
+)
+from hubcli.creds import (
+    clear_store,
+    location_of,
+    parse_secrets,
+    remove_managed,
+    secrets_from_env,
+)
 from hubcli.errors import CredentialsError
+
+if TYPE_CHECKING:
+    import hubcli
 
 creds_app = typer.Typer(
     help="Credentials keys: names in the dataset, secrets on this machine.", no_args_is_help=True
@@ -26,9 +43,14 @@ def add(
     dataset: DatasetArg,
     key: KeyArg,
     managed: Annotated[
-        bool, typer.Option(help="Keep its secrets in this user's credential store.")
+        bool,
+        typer.Option(
+            help="Keep its secrets in this user's credential store (on an existing "
+            "unmanaged key: make it managed)."
+        ),
     ] = False,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Register a key name in the dataset (never a secret).
@@ -36,10 +58,14 @@ def add(
     Example: hubcli creds add ./clips MY_S3 --managed
     """
     ds = open_dataset(dataset, creds_file, read_only=False)
-    ds.add_creds_key(key, managed=managed)
-    kind = "managed" if managed else "unmanaged"
-    output_doc = {"key": key, "managed": managed, "version": ds.version}
-    emit(json_, output_doc, [f"added {kind} creds key {key!r}"])
+    entry = _entry(ds, key)
+    if managed and entry is not None and not entry["managed"]:
+        ds.change_creds_management(key, True)
+        line = f"made creds key {key!r} managed (version {ds.version})"
+    else:
+        ds.add_creds_key(key, managed=managed)
+        line = f"added {'managed' if managed else 'unmanaged'} creds key {key!r}"
+    emit(json_, {"key": key, "managed": managed, "version": ds.version}, [line])
 
 
 @creds_app.command("populate")
@@ -51,10 +77,12 @@ def populate(
     ] = False,
     file: Annotated[Path | None, typer.Option("--file", help="Take them from a JSON file.")] = None,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
-    """Store a managed key's secrets for later commands on this machine (0600 file),
-    bound to this dataset's location: a copy elsewhere does not get them.
+    """Store a key's secrets for later commands on this machine (0600 file), bound to
+    this dataset's location: a copy elsewhere does not get them. A key added without
+    --managed is made managed first (one commit), since each command is a new process.
 
     Example: hubcli creds populate ./clips MY_S3 --file creds.json
     """
@@ -62,25 +90,80 @@ def populate(
         raise typer.BadParameter(
             "give exactly one of --env and --file", param_hint="--env / --file"
         )
-    ds = open_dataset(dataset, creds_file)
-    entry = next((k for k in ds.creds_keys if k["name"] == key), None)
-    if entry is not None and not entry["managed"]:
-        raise CredentialsError(
-            f"creds key {key!r} is not managed: secrets given here would end with this command",
-            hint="populate it in Python (ds.populate_creds), or add a key with --managed",
-        )
+    ds = open_dataset(dataset, creds_file, read_only=False)
+    entry = _entry(ds, key)
+    # The secrets are checked before the key changes: a failed command changes nothing.
     secrets = secrets_from_env(key) if env else parse_secrets(read_creds(file), key)
+    made_managed = False
+    if entry is not None and not entry["managed"]:
+        made_managed = ds.change_creds_management(key, True)
     ds.populate_creds(key, secrets)
-    bound_to = next(k["bound_to"] for k in ds.creds_keys if k["name"] == key)
-    emit(
-        json_,
-        {"key": key, "fields": sorted(secrets), "bound_to": bound_to},
-        [f"populated creds key {key!r} ({', '.join(sorted(secrets))}) for {bound_to}"],
+    bound_to = location_of(ds.path)
+    fields = sorted(secrets)
+    lines = [f"populated creds key {key!r} ({', '.join(fields)}) for {bound_to}"]
+    if made_managed:
+        lines.insert(0, f"made creds key {key!r} managed (version {ds.version})")
+    document = {
+        "key": key,
+        "fields": fields,
+        "bound_to": bound_to,
+        "made_managed": made_managed,
+        "version": ds.version,
+    }
+    emit(json_, document, lines)
+
+
+@creds_app.command("remove")
+def remove(
+    dataset: Annotated[str | None, typer.Argument(help="Dataset path.", show_default=False)] = None,
+    key: Annotated[str | None, typer.Argument(help="Key name.", show_default=False)] = None,
+    clear: Annotated[
+        bool,
+        typer.Option("--clear", help="Forget every stored secret, of every dataset and key."),
+    ] = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    creds_file: CredsOpt = None,
+) -> None:
+    """Forget the secrets of a key stored on this machine (the key stays in the
+    dataset); --clear empties the whole credential store.
+
+    Example: hubcli creds remove ./clips MY_S3; hubcli creds remove --clear
+    """
+    if clear:
+        if dataset is not None:
+            raise typer.BadParameter("--clear takes no DATASET or KEY", param_hint="--clear")
+        path = clear_store()
+        line = f"emptied the credential store {path}" if path else "no credential store"
+        emit(json_, {"cleared": True, "store": str(path) if path else None}, [line])
+        return
+    if dataset is None or key is None:
+        raise typer.BadParameter("give DATASET and KEY, or --clear", param_hint="DATASET KEY")
+    ds = open_dataset(dataset, creds_file)
+    if _entry(ds, key) is None:
+        known = ", ".join(ds.get_creds_keys()) or "none"
+        raise CredentialsError(f"creds key {key!r} was not added to {ds.path} (keys: {known})")
+    removed = remove_managed(ds.manifest.dataset_id, ds.path, key)
+    bound_to = location_of(ds.path)
+    line = (
+        f"forgot the secrets of creds key {key!r} for {bound_to}"
+        if removed
+        else f"no secrets of creds key {key!r} are stored for {bound_to}"
     )
+    emit(json_, {"key": key, "removed": removed, "bound_to": bound_to}, [line])
+
+
+def _entry(ds: hubcli.Dataset, key: str) -> dict[str, Any] | None:
+    return next((k for k in ds.creds_keys if k["name"] == key), None)
 
 
 @creds_app.command("list")
-def list_keys(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt = None) -> None:
+def list_keys(
+    dataset: DatasetArg,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    creds_file: CredsOpt = None,
+) -> None:
     """Key names, whether each is managed and populated here, and where a managed key's
     secrets are bound (never the secrets).
 

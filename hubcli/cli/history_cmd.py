@@ -10,7 +10,15 @@ import typer
 
 from hubcli.cli import output
 from hubcli.cli.app import app
-from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, SelectorArg, emit, open_dataset
+from hubcli.cli.options import (
+    CredsOpt,
+    DatasetArg,
+    JsonOpt,
+    QuietOpt,
+    SelectorArg,
+    emit,
+    open_dataset,
+)
 from hubcli.errors import SelectorError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -34,6 +42,7 @@ def log_command(
         int | None, typer.Option("--limit", "-n", help="Show the newest N versions only.")
     ] = None,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """List the kept versions, newest first: number, time and what changed.
@@ -72,6 +81,8 @@ def _describe(changes: list[dict[str, Any]]) -> str:
             parts.append(f"renamed tensor {c['from']} to {c['tensor']}")
         elif op == "add_creds_key":
             parts.append(f"added creds key {c['key']}")
+        elif op == "manage_creds_key":
+            parts.append(f"made creds key {c['key']} managed")
         elif op == "upgrade":
             parts.append(f"format upgraded to {c['format_version']}")
         else:
@@ -80,7 +91,12 @@ def _describe(changes: list[dict[str, Any]]) -> str:
 
 
 @app.command()
-def compact(dataset: DatasetArg, json_: JsonOpt = False, creds_file: CredsOpt = None) -> None:
+def compact(
+    dataset: DatasetArg,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    creds_file: CredsOpt = None,
+) -> None:
     """Merge small segments and drop removed samples now (one commit that changes no
     sample; commits also compact on their own).
 
@@ -112,6 +128,7 @@ def gc(
     ] = "1h",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Remove old versions and what no kept version needs (and leftovers of
@@ -133,7 +150,7 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     lines = [f"{verb} {key}" for key in report["removed"]]
     freed = output.human_bytes(report["bytes_freed"])
-    summary = f"{verb} {report['objects_removed']} objects ({freed}); "
+    summary = f"{verb} {output.plural(report['objects_removed'], 'object')} ({freed}); "
     summary += f"kept versions {report['oldest_kept']}-{report['newest']}"
     if report["spared_young"]:
         summary += f"; spared {report['spared_young']} younger than the safety window"
@@ -143,7 +160,11 @@ def gc(
 
 @app.command()
 def delete(
-    dataset: DatasetArg, selector: SelectorArg, json_: JsonOpt = False, creds_file: CredsOpt = None
+    dataset: DatasetArg,
+    selector: SelectorArg,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    creds_file: CredsOpt = None,
 ) -> None:
     """Remove samples (later ones shift down), as one commit: videos[3], videos[2:5],
     videos[[1, 4]]. gc frees their bytes once no kept version needs them.
@@ -173,7 +194,10 @@ def delete(
     emit(
         json_,
         doc,
-        [f"removed {len(indices)} samples from {tensor.name!r}; it now has {len(tensor)}"],
+        [
+            f"removed {output.plural(len(indices), 'sample')} from {tensor.name!r}; "
+            f"it now has {len(tensor)}"
+        ],
     )
 
 
@@ -182,6 +206,7 @@ def delete_tensor(
     dataset: DatasetArg,
     name: Annotated[str, typer.Argument(help="Tensor to remove.")],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Remove a tensor (one commit; gc frees its objects).
@@ -199,6 +224,7 @@ def rename_tensor(
     old: Annotated[str, typer.Argument(help="Current name.")],
     new: Annotated[str, typer.Argument(help="New name.")],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Rename a tensor (one commit; nothing is copied).

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hubcli.cli import output
-from hubcli.errors import CredentialsError
-from hubcli.format.manifest import HTYPES, SAMPLE_COMPRESSIONS
+from hubcli.errors import CredentialsError, SelectorError
 
 if TYPE_CHECKING:
     import hubcli
@@ -23,6 +22,10 @@ if TYPE_CHECKING:
 class Htype(StrEnum):
     video = "video"
     link = "link[video]"
+    class_label = "class_label"
+    text = "text"
+    json = "json"
+    generic = "generic"
 
 
 class Compression(StrEnum):
@@ -33,15 +36,36 @@ class Compression(StrEnum):
     avi = "avi"
 
 
-# The CLI's choices must be the format's: a test would catch drift, this fails at import.
-assert {h.value for h in Htype} == set(HTYPES)
-assert {c.value for c in Compression} == set(SAMPLE_COMPRESSIONS)
+# The CLI's choices must be the format's (hubcli.format.manifest HTYPES and
+# SAMPLE_COMPRESSIONS): tests/cli/test_labels_cli.py checks it. Not asserted here: the
+# format modules load numpy and msgpack, which start-up must not (tests/cli/test_startup.py).
 
 DatasetArg = Annotated[str, typer.Argument(help="Dataset path.", show_default=False)]
 SelectorArg = Annotated[
     str, typer.Argument(help="What to select, e.g. videos, videos[0], 'videos[0, 10:20:2]'.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _json_option(value: bool) -> bool:
+    """``--json`` after the command, or before it (the global option) as well."""
+    if value:
+        output.SETTINGS.json = True  # errors of this command are JSON lines too
+    return value or output.SETTINGS.json
+
+
+def _quiet_option(value: bool) -> bool:
+    if value:
+        output.SETTINGS.quiet = True
+    return value
+
+
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", callback=_json_option, help="Results and errors as JSON."),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", callback=_quiet_option, help="No progress.")
+]
 CredsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -60,11 +84,25 @@ def emit(json_: bool, document: dict[str, Any], lines: list[str]) -> None:
 
 
 def select_views(ds: hubcli.Dataset, selector: str) -> list[SampleView]:
-    """Every sample view the selector names (a tensor: all of its samples)."""
+    """Every sample view the selector names (a tensor: all of its samples) of a video
+    tensor; a label tensor's selector is an error pointing to ``hubcli show``."""
     from hubcli.core.sample import SampleView
 
     target = ds.select(selector)
+    refuse_labels(target, selector)
     return [target] if isinstance(target, SampleView) else located(target)
+
+
+def refuse_labels(target: Any, selector: str) -> None:
+    """A command about videos (frames, timestamps, sample_info) given a label tensor."""
+    from hubcli.core.tensor import Tensor
+
+    tensor = target if isinstance(target, Tensor) else target.tensor
+    if tensor.holds_values:
+        raise SelectorError(
+            f"tensor {tensor.name!r} holds {tensor.htype} values, not videos: {selector!r}",
+            hint=f"print them with: hubcli show DATASET {selector!r}",
+        )
 
 
 def located(views: Iterable[SampleView]) -> list[SampleView]:

@@ -11,6 +11,7 @@ import json
 import math
 import re
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class Settings:
-    """Global options, kept on the Typer context."""
+    """The options every command takes (before or after its name), for this run."""
 
     debug: bool = False
     quiet: bool = False
+    #: Results as one JSON document on stdout, errors as one JSON line on stderr.
+    json: bool = False
 
 
 SETTINGS = Settings()
@@ -108,7 +111,15 @@ def print_rows(rows: list[list[Any]]) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """A Rich table whose title and cells are text (``[/]`` in a path is shown, not parsed)."""
+    """A Rich table on a terminal; anywhere else (a pipe, a file) the title on a line of
+    its own, then tab-separated lines, a header line first, every value whole: a table
+    fitted to 80 columns would cut file names. Data is text either way (``[/]`` in a
+    path is shown, not parsed)."""
+    console = stdout_console()
+    if not console.is_terminal:
+        print_lines([title])
+        print_rows([columns, *rows])
+        return
     from rich.table import Table  # imported when a table is printed: start-up time
 
     table = Table(title=plain(title), title_justify="left")
@@ -116,17 +127,43 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         table.add_column(plain(column))
     for row in rows:
         table.add_row(*(plain(cell) for cell in row))
-    stdout_console().print(table)
+    console.print(table)
 
 
-def error(message: str) -> None:
-    """The one place the CLI prints an error: redacted (hubcli/redaction.py), since
-    "internal error" lines quote library texts that may hold a signed URL."""
-    stderr_console().print(f"error: {redact(message)}", markup=False, highlight=False)
+def plural(count: int, noun: str) -> str:
+    """``1 sample``, ``3 samples``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def error(message: str, *, kind: str = "HubcliError", hint: str | None = None) -> None:
+    """The one place the CLI prints an error: one line on stderr, redacted
+    (hubcli/redaction.py), since "internal error" lines quote library texts that may hold
+    a signed URL. With --json the line is ``{"error": {"type", "message", "hint"}}``:
+    ``kind`` is the exception's class name, ``hint`` the fix (else part of the text)."""
+    if SETTINGS.json:
+        document = {
+            "type": kind,
+            "message": redact(message),
+            "hint": redact(hint) if hint else None,
+        }
+        _json_line({"error": document})
+        return
+    shown = f"{message}; {hint}" if hint else message
+    stderr_console().print(f"error: {redact(shown)}", markup=False, highlight=False)
 
 
 def warn(message: str) -> None:
+    """One ``warning:`` line on stderr; with --json a ``{"warning": {"message"}}`` line,
+    so that every line a JSON run writes to stderr parses."""
+    if SETTINGS.json:
+        _json_line({"warning": {"message": redact(message)}})
+        return
     stderr_console().print(f"warning: {redact(message)}", markup=False, highlight=False)
+
+
+def _json_line(document: dict[str, Any]) -> None:
+    text = json.dumps(document, ensure_ascii=False)
+    sys.stderr.write(_JSON_UNSAFE_CHARS.sub(_json_escape_char, text) + "\n")
 
 
 def human_bytes(n: int) -> str:
@@ -168,3 +205,131 @@ def progress(
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class FileProgress:
+    """Progress of work over several files: which file (``appending file 3/9``) and the
+    bytes done of the total, shown by ``render`` after each change (None: nothing)."""
+
+    def __init__(
+        self,
+        verb: str,
+        files: int,
+        total: int | None,
+        render: Callable[[FileProgress, bool], None] | None = None,
+    ) -> None:
+        self.verb, self.files, self.total = verb, files, total
+        self.current = 0
+        self.name = ""
+        self.completed = 0
+        self._render = render
+
+    @property
+    def description(self) -> str:
+        return f"{self.verb} file {self.current}/{self.files}"
+
+    def start(self, name: str) -> None:
+        """The next file begins."""
+        self.current += 1
+        self.name = name
+        self._show(started=True)
+
+    def add_total(self, nbytes: int) -> None:
+        """A file whose size was unknown (a URL) turned out ``nbytes`` long."""
+        self.total = (self.total or 0) + nbytes
+        self._show(started=False)
+
+    def set_completed(self, nbytes: int) -> None:
+        self.completed = nbytes
+        self._show(started=False)
+
+    def _show(self, *, started: bool) -> None:
+        if self._render is not None:
+            self._render(self, started)
+
+
+@contextmanager
+def file_progress(
+    verb: str, files: int, total: int | None, *, interval: float = 1.0
+) -> Iterator[FileProgress]:
+    """Progress on stderr: a Rich bar on a terminal; elsewhere (a CI log), for several
+    files, one plain line as a file starts, at most one every ``interval`` seconds (the
+    first and the last file always; for one file the result line says it all, and an
+    error stays the only line); nothing with --quiet."""
+    console = stderr_console()
+    if SETTINGS.quiet or files == 0:
+        yield FileProgress(verb, files, total)
+    elif not console.is_terminal:
+        yield FileProgress(verb, files, total, _PlainLines(interval) if files > 1 else None)
+    else:
+        yield from _rich_file_progress(console, verb, files, total)
+
+
+class _PlainLines:
+    """``appending file 3/9: c.mp4 (12.3 MB of 40.0 MB done)``, throttled; with --json
+    a ``{"progress": {...}}`` line."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last: float | None = None
+
+    def __call__(self, progress: FileProgress, started: bool) -> None:
+        if not started:
+            return
+        now = time.monotonic()
+        edge = progress.current in (1, progress.files)
+        if not edge and self.last is not None and now - self.last < self.interval:
+            return
+        self.last = now
+        if SETTINGS.json:
+            _json_line({"progress": _progress_document(progress)})
+        else:
+            done = human_bytes(progress.completed)
+            of = f" of {human_bytes(progress.total)}" if progress.total else ""
+            line = f"{progress.description}: {progress.name} ({done}{of} done)"
+            sys.stderr.write(escape_control(redact(line)) + "\n")
+        sys.stderr.flush()
+
+
+def _progress_document(progress: FileProgress) -> dict[str, Any]:
+    return {
+        "verb": progress.verb,
+        "file": progress.current,
+        "files": progress.files,
+        "name": redact(progress.name),
+        "bytes_done": progress.completed,
+        "bytes_total": progress.total,
+    }
+
+
+def _rich_file_progress(
+    console: Console, verb: str, files: int, total: int | None
+) -> Iterator[FileProgress]:
+    from rich.progress import (  # imported when a bar is shown: start-up time
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    # The description holds no data (no file name): Rich reads it as markup.
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{verb} file 0/{files}", total=total)
+
+        def render(progress: FileProgress, started: bool) -> None:
+            bar.update(
+                task,
+                description=progress.description,
+                completed=progress.completed,
+                total=progress.total,
+            )
+
+        yield FileProgress(verb, files, total, render)

@@ -12,7 +12,7 @@ import typer
 
 from hubcli.cli import output
 from hubcli.cli.app import app
-from hubcli.cli.options import CredsOpt, DatasetArg, open_dataset
+from hubcli.cli.options import CredsOpt, DatasetArg, QuietOpt, open_dataset
 from hubcli.errors import SelectorError
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def play(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 0,
     no_browser: NoBrowserOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Serve one video for playback in the browser; prints the URL; Ctrl-C stops it.
@@ -57,6 +58,7 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 0,
     no_browser: NoBrowserOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Serve a page that browses the whole dataset (ds.visualize() from the shell).
@@ -74,6 +76,8 @@ def _serve_until_interrupted(
     no_browser: bool,
     page: Callable[[PlaybackServer], str],
 ) -> None:
+    from hubcli.serve.server import PlaybackServer  # the server loads when it is used
+
     with PlaybackServer(ds, host=host, port=port) as server:
         url = page(server)
         output.print_lines([url])

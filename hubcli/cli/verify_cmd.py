@@ -8,7 +8,7 @@ import typer
 
 from hubcli.cli import output
 from hubcli.cli.app import app
-from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, open_dataset
+from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, QuietOpt, open_dataset
 
 
 @app.command()
@@ -16,6 +16,7 @@ def verify(
     dataset: DatasetArg,
     deep: Annotated[bool, typer.Option(help="Also decode every frame.")] = False,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
 ) -> None:
     """Check every checksum (manifest, segments, frame tables, chunks, samples, packets);
@@ -41,19 +42,21 @@ def verify(
             for p in report.problems
         ]
         state = "ok" if report.ok else f"{len(report.problems)} corrupt"
-        extra = f", {report.frames_decoded} frames decoded" if deep else ""
+        extra = f", {output.plural(report.frames_decoded, 'frame')} decoded" if deep else ""
         checked = output.human_bytes(report.bytes_checked)
-        lines.append(f"{state}: {report.samples} samples, {checked} checked{extra}")
+        lines.append(
+            f"{state}: {output.plural(report.samples, 'sample')}, {checked} checked{extra}"
+        )
         if report.unreferenced:
-            count = len(report.unreferenced)
-            lines.append(
-                f"{count} unreferenced objects (left by interrupted writes; harmless; "
-                "hubcli gc removes them)"
-            )
+            objects = output.plural(len(report.unreferenced), "unreferenced object")
+            lines.append(f"{objects} left by interrupted writes (harmless; hubcli gc removes them)")
         if report.in_progress:
-            count = len(report.in_progress)
+            # An append running now writes its objects before its commit names them.
+            objects = output.plural(len(report.in_progress), "object")
             lines.append(
-                f"{count} unreferenced objects younger than an hour (an append in progress?)"
+                f"{objects} written in the last hour that no version names yet: an append "
+                "in progress (not damage; or, if none runs, left by one that was "
+                "interrupted: hubcli gc removes them once they are an hour old)"
             )
         output.print_lines(lines)
     if not report.ok:

@@ -22,7 +22,7 @@ from hubcli.core.versions import oldest_kept, read_head
 from hubcli.errors import ConflictError, HubcliError, StorageError
 from hubcli.format import keys
 from hubcli.format.layout import Node, build_layout
-from hubcli.format.log import Op, Record, apply_record, encode_record
+from hubcli.format.log import Op, Record, apply_record, encode_record, required_version
 from hubcli.format.manifest import Manifest, TensorMeta, encode_anchor, encode_state
 from hubcli.format.nodes import encode_node
 from hubcli.format.version import check_writable, parse_format_version
@@ -101,6 +101,8 @@ def commit(
             store.put(key, data)
         record = Record(state.version + 1, now(), tuple(plan.ops), message)
         new = apply_record(state, record, f"commit of version {record.version}")
+        # A record that a 1.2 reader cannot apply says which format it needs.
+        record = replace(record, format_version=required_version(new))
         if upgrading:
             new = replace(new, anchor=new.version, format_version=new.format_version)
             key, data = keys.version_key(new.version), encode_anchor(new)

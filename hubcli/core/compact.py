@@ -7,13 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from hubcli.core.commit import Change, Plan, node_objects
 from hubcli.core.ingest import SEGMENT_HEADER_BUDGET, SEGMENT_TABLES_BUDGET
+from hubcli.core.value_ingest import SEGMENT_BODY_BUDGET, encode_value_segment, split
+from hubcli.core.value_reader import ValueReader, take
 from hubcli.errors import CorruptDatasetError
 from hubcli.format import keys
 from hubcli.format.layout import Layout, SegmentEntry, build_layout
 from hubcli.format.log import SetLayout
 from hubcli.format.segment import ChunkRef, SampleRecord, encode_segment, record_size
+from hubcli.format.values import Column, concat
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
     from hubcli.format.manifest import Manifest, TensorMeta
 
     #: A reader of any state's tensor (``Dataset.reader_of``).
-    Readers = Callable[[TensorMeta], SampleReader]
+    Readers = Callable[[TensorMeta], SampleReader | ValueReader]
 
 #: Segments at least this big (and without removed samples) are kept as they are: their
 #: frame tables are their bulk, and copying them would cost more than referencing them.
@@ -93,7 +98,11 @@ def compact_change(names: list[str], readers: Readers) -> Change:
             if merged is not None and _grew_at_the_end(merged, meta):
                 entries = merged.entries + _tail(reader, merged.base.physical)
             elif needs_compaction(reader.tree):
-                entries, objects = _merged_entries(meta, reader)
+                entries, objects = (
+                    _merged_values(meta, reader)
+                    if isinstance(reader, ValueReader)
+                    else _merged_entries(meta, reader)
+                )
                 done[meta.name] = _Merged(meta.dir, meta.layout, entries)
                 result.objects.extend(objects)
             else:
@@ -115,7 +124,7 @@ def _grew_at_the_end(merged: _Merged, meta: TensorMeta) -> bool:
     )
 
 
-def _tail(reader: SampleReader, after: int) -> list[SegmentEntry]:
+def _tail(reader: SampleReader | ValueReader, after: int) -> list[SegmentEntry]:
     """The segment entries past physical position ``after`` (appended since)."""
     return [entry for first, entry in reader.tree.segments() if first >= after]
 
@@ -162,6 +171,43 @@ def _merged_entries(
             pending.tables.append(table)
             pending.header_bytes += record_size(merged)
             pending.table_bytes += len(table)
+    flush()
+    if sum(e.count for e in entries) != meta.length:
+        raise CorruptDatasetError(f"tensor {meta.name!r}: compaction lost samples")
+    return entries, objects
+
+
+def _merged_values(
+    meta: TensorMeta, reader: ValueReader
+) -> tuple[list[SegmentEntry], list[tuple[str, bytes]]]:
+    """A label tensor's small segments merged (their values copied, removed samples
+    left out); big segments without removed samples kept (values.md §4)."""
+    deleted = set(meta.layout.deleted)
+    dtype = reader.dtype
+    entries: list[SegmentEntry] = []
+    objects: list[tuple[str, bytes]] = []
+    pending: list[Column] = []
+
+    def flush() -> None:
+        if pending:
+            for part in split(concat(pending, dtype), SEGMENT_BODY_BUDGET):
+                entry, data = encode_value_segment(part, dtype)
+                entries.append(entry)
+                objects.append((keys.segment_key(meta.dir, entry.id), data))
+        pending.clear()
+
+    for first, entry in reader.tree.segments():
+        kept = [p - first for p in range(first, first + entry.count) if p not in deleted]
+        if entry.size >= KEEP_SEGMENT_BYTES and len(kept) == entry.count:
+            flush()
+            entries.append(entry)
+            continue
+        column = reader.segment_column(entry)
+        if len(kept) < entry.count:
+            column = take(column, np.asarray(kept, np.int64))
+        pending.append(column)
+        if sum(c.data.nbytes for c in pending) >= SEGMENT_BODY_BUDGET:
+            flush()
     flush()
     if sum(e.count for e in entries) != meta.length:
         raise CorruptDatasetError(f"tensor {meta.name!r}: compaction lost samples")

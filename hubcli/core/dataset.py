@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import os
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import Change, Plan, Written, commit, now
@@ -11,6 +13,8 @@ from hubcli.core.links import open_link
 from hubcli.core.playback import player
 from hubcli.core.reader import ByteSource, ReadCache, SampleReader
 from hubcli.core.tensor import Tensor
+from hubcli.core.value_reader import ColumnCache, ValueReader
+from hubcli.core.values import check_options
 from hubcli.core.versions import dataset_exists, read_head, read_version
 from hubcli.creds import (
     ENV,
@@ -25,12 +29,15 @@ from hubcli.errors import (
     ConflictError,
     CredentialsError,
     DatasetExistsError,
+    DatasetNotFoundError,
+    HubcliWarning,
     ReadOnlyError,
     TensorExistsError,
     TensorNotFoundError,
+    UnsupportedHtypeError,
 )
 from hubcli.format import keys
-from hubcli.format.log import AddCredsKey, CreateTensor, DropTensor, Rename
+from hubcli.format.log import AddCredsKey, CreateTensor, DropTensor, ManageCredsKey, Rename
 from hubcli.format.manifest import (
     CredsKey,
     Manifest,
@@ -41,12 +48,13 @@ from hubcli.format.manifest import (
     validate_tensor_name,
 )
 from hubcli.format.selector import parse_selector
+from hubcli.format.values import VALUE_HTYPES
+from hubcli.storage.local import LocalStore
 from hubcli.storage.resolve import open_store
 
 if TYPE_CHECKING:
-    import os
+    from types import TracebackType
 
-    from hubcli.core.sample import SamplesView, SampleView
     from hubcli.format.segment import SampleRecord
     from hubcli.storage.base import Store
 
@@ -68,9 +76,11 @@ class Dataset:
         self._read_only = read_only
         self._pinned = pinned  # an old version (load(version=N)): never moves, never writes
         self._cache = ReadCache()
+        self._columns = ColumnCache()  # label tensors' decoded value columns
         self._populated: dict[str, Secrets] = {}  # this process only, never stored
-        self._readers: dict[tuple[int, str], SampleReader] = {}
+        self._readers: dict[tuple[int, str], SampleReader | ValueReader] = {}
         self._links: dict[tuple[str, str, int, str], ByteSource] = {}  # verified linked objects
+        self._message: str | None = None  # ds.commit(message): for the next commit made here
 
     # --- identity -----------------------------------------------------------------
     @property
@@ -126,7 +136,21 @@ class Dataset:
         return {t.name: Tensor(self, t.name) for t in self._manifest.tensors}
 
     def create_tensor(
-        self, name: str, htype: str = "video", sample_compression: str | None = None
+        self,
+        name: str,
+        htype: str = "video",
+        sample_compression: str | None = None,
+        *,
+        class_names: Sequence[str] | None = None,
+        fixed_class_names: bool = False,
+        dtype: object = None,
+        shape: Sequence[int] | None = None,
+        exist_ok: bool = False,
+        chunk_compression: str | None = None,
+        max_chunk_size: int | None = None,
+        create_shape_tensor: bool = True,
+        create_sample_info_tensor: bool = True,
+        create_id_tensor: bool = True,
     ) -> Tensor:
         """Create an empty tensor.
 
@@ -135,31 +159,72 @@ class Dataset:
         name
             1-64 letters, digits, ``_`` or ``-``, starting with a letter or ``_``.
         htype
-            ``"video"``.
+            ``"video"`` or ``"link[video]"``; for labels and metadata ``"class_label"``,
+            ``"text"``, ``"json"`` or ``"generic"`` (format_spec/values.md).
         sample_compression
             The container every sample must be: ``mp4``, ``mov``, ``mkv``, ``webm``, ``avi``.
             None (the default): ``mp4`` for ``video`` tensors, any container for
-            ``link[video]`` tensors.
+            ``link[video]`` tensors. Label tensors take none.
+        class_names, fixed_class_names
+            A ``class_label`` tensor's names (class k is ``class_names[k]``); unknown
+            names appended later are added at the end unless ``fixed_class_names``.
+        dtype, shape
+            A ``generic`` tensor's element type (else that of its first sample) and
+            fixed sample shape (else any shape per sample).
+        exist_ok
+            If a tensor ``name`` of this htype and compression exists, return it.
+        chunk_compression, max_chunk_size, create_shape_tensor, create_sample_info_tensor, \
+create_id_tensor
+            Accepted for code written for Hub, and ignored: hubcli stores each video's
+            bytes unchanged, in chunks cut per append, and keeps shapes, sample info and
+            ids in its index, not in tensors of their own.
 
         Raises
         ------
         TensorExistsError, InvalidNameError, UnsupportedHtypeError, ReadOnlyError
         """
-        self.check_writable()
         validate_tensor_name(name)
         htype, compression = validate_htype(htype, sample_compression)
+        info = None
+        if htype in VALUE_HTYPES:
+            info = check_options(htype, dtype, shape, class_names, fixed_class_names)
+        elif class_names or fixed_class_names or dtype is not None or shape is not None:
+            raise UnsupportedHtypeError(
+                f"class_names=, dtype= and shape= apply to label tensors, not {htype}",
+                hint="omit them, or pick htype class_label, text, json or generic",
+            )
+        if exist_ok and self._same_tensor(self._manifest, name, htype, compression):
+            return Tensor(self, name)
+        self.check_writable()
 
         def add(state: Manifest) -> Plan:
+            if exist_ok and self._same_tensor(state, name, htype, compression):
+                return Plan([])
             if state.tensor(name) is not None:
                 raise TensorExistsError(
                     f"tensor {name!r} already exists in {self.path}", hint="pick another name"
                 )
             # Its objects go to tensors/<name>/, which the name may share with a tensor
             # that was dropped or renamed: object ids are random, so they never collide.
-            return Plan([CreateTensor(name, htype, compression, name)])
+            return Plan([CreateTensor(name, htype, compression, name, info)])
 
-        self.commit(add)
+        self._commit(add)
         return Tensor(self, name)
+
+    def _same_tensor(self, state: Manifest, name: str, htype: str, compression: str | None) -> bool:
+        """Whether ``state`` has tensor ``name`` as asked (exist_ok); one that differs is
+        an error."""
+        meta = state.tensor(name)
+        if meta is None:
+            return False
+        if (meta.htype, meta.sample_compression) != (htype, compression):
+            have = f"{meta.htype}, {meta.sample_compression or 'any container'}"
+            asked = f"{htype}, {compression or 'any container'}"
+            raise TensorExistsError(
+                f"tensor {name!r} already exists in {self.path} as {have}, not {asked}",
+                hint="pick another name, or ask for the tensor as it is",
+            )
+        return True
 
     def delete_tensor(self, name: str) -> None:
         """Remove tensor ``name`` (one commit); ``gc`` frees its objects once no kept
@@ -171,7 +236,7 @@ class Dataset:
                 raise TensorNotFoundError(f"no tensor {name!r} in {self.path}")
             return Plan([DropTensor(name)])
 
-        self.commit(drop)
+        self._commit(drop)
 
     def rename_tensor(self, old: str, new: str) -> Tensor:
         """Rename tensor ``old`` to ``new`` (one commit; no object moves)."""
@@ -187,7 +252,7 @@ class Dataset:
                 )
             return Plan([Rename(old, new)])
 
-        self.commit(rename)
+        self._commit(rename)
         return Tensor(self, new)
 
     def compact(self) -> bool:
@@ -198,7 +263,7 @@ class Dataset:
         from hubcli.core.compact import compact_change
 
         newest = self.newest_state().version
-        self.commit(compact_change([], self.reader_of), message="compact")
+        self._commit(compact_change([], self.reader_of), message="compact")
         return self.version > newest
 
     def gc(
@@ -235,17 +300,36 @@ class Dataset:
         return report.to_dict()
 
     # --- segment trees (compaction, gc, verify) ------------------------------------------
-    def reader_of(self, meta: TensorMeta) -> SampleReader:
-        """A reader of any state's tensor (sharing this dataset's cache)."""
+    def reader_of(self, meta: TensorMeta) -> SampleReader | ValueReader:
+        """A reader of any state's tensor (sharing this dataset's caches)."""
+        if meta.holds_values:
+            nodes = self._cache.node_reader(self._store)
+            return ValueReader(self._store, meta, self._columns, nodes)
         return SampleReader(self._store, meta, self._cache, self.open_link)
 
     def reader(self, name: str) -> SampleReader:
-        """The reader of tensor ``name`` as of this object's manifest (kept: a training
-        loop indexes samples millions of times)."""
+        """The reader of video tensor ``name`` as of this object's manifest (kept: a
+        training loop indexes samples millions of times)."""
+        reader = self._kept_reader(name)
+        if not isinstance(reader, SampleReader):
+            raise UnsupportedHtypeError(
+                f"tensor {name!r} holds {reader.htype} values, not videos",
+                hint="read it with .numpy() or .data()",
+            )
+        return reader
+
+    def value_reader(self, name: str) -> ValueReader:
+        """The reader of label tensor ``name`` as of this object's manifest."""
+        reader = self._kept_reader(name)
+        if not isinstance(reader, ValueReader):
+            raise UnsupportedHtypeError(f"tensor {name!r} holds videos, not values")
+        return reader
+
+    def _kept_reader(self, name: str) -> SampleReader | ValueReader:
         key = (self._manifest.version, name)
         reader = self._readers.get(key)
         if reader is None:
-            reader = SampleReader(self._store, self.tensor_meta(name), self._cache, self.open_link)
+            reader = self.reader_of(self.tensor_meta(name))
             if len(self._readers) > 64:
                 self._readers.clear()
             self._readers[key] = reader
@@ -258,11 +342,51 @@ class Dataset:
             raise TensorNotFoundError(f"no tensor {name!r} in {self.path} (tensors: {known})")
         return meta
 
-    def __getitem__(self, name: str) -> Tensor:
+    def __getitem__(self, name: Any) -> Any:
+        """``ds["videos"]``: a tensor; ``ds[3]``, ``ds[2:5]``, ``ds[[1, 4]]``: rows
+        (:class:`~hubcli.core.rows.RowView`), as in Hub."""
         if not isinstance(name, str):
-            raise TypeError(f"datasets are indexed by tensor name, not {type(name).__name__}")
+            from hubcli.core.rows import rows_at
+
+            return rows_at(self, name)
         self.tensor_meta(name)
         return Tensor(self, name)
+
+    # --- rows -------------------------------------------------------------------------
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Append one row, ``{"videos": "a.mp4", "labels": "cat"}``: one sample to each
+        named tensor, in one commit (all or nothing)."""
+        from hubcli.core.rows import append_row
+
+        append_row(self, row)
+
+    def extend(self, rows: Mapping[str, Sequence[Any]], progress: Any = None) -> None:
+        """Append rows given per tensor, ``{"videos": [...], "labels": [...]}`` (lists
+        of one length), in one commit (all or nothing)."""
+        from hubcli.core.rows import extend_rows
+
+        extend_rows(self, rows, progress)
+
+    def info(self) -> dict[str, Any]:
+        """Path, version, rows (``len(ds)``) and each tensor's htype and length; a
+        ``note`` when tensors have different lengths (rows are the shortest)."""
+        tensors: dict[str, dict[str, Any]] = {}
+        for t in self._manifest.tensors:
+            extra = {} if t.info is None else t.info.to_dict()
+            tensors[t.name] = {"htype": t.htype, "length": t.length, **extra}
+        doc: dict[str, Any] = {
+            "path": self.path,
+            "version": self.version,
+            "rows": len(self),
+            "tensors": tensors,
+        }
+        lengths = sorted({t["length"] for t in tensors.values()})
+        if len(lengths) > 1:
+            doc["note"] = (
+                f"tensors have different lengths ({', '.join(map(str, lengths))}): "
+                f"the dataset has {len(self)} rows"
+            )
+        return doc
 
     def __getattr__(self, name: str) -> Tensor:
         # Only called for names that are not attributes: ds.videos -> ds["videos"].
@@ -272,9 +396,10 @@ class Dataset:
             raise AttributeError(f"{type(self).__name__!s} has no attribute or tensor {name!r}")
         return Tensor(self, name)
 
-    def select(self, selector: str) -> Tensor | SampleView | SamplesView:
+    def select(self, selector: str) -> Any:
         """What a selector string names: ``"videos"`` (the tensor), ``"videos[0]"``,
-        ``"videos[0, 100:200:5]"``, ``"videos[0:3]"``... (format_spec/selectors.md)."""
+        ``"videos[0, 100:200:5]"``, ``"videos[0:3]"``... (format_spec/selectors.md): a
+        Tensor, SampleView or SamplesView (ValueView or ValuesView of a label tensor)."""
         parsed = parse_selector(selector)
         tensor = self[parsed.tensor]
         if not parsed.index:
@@ -293,6 +418,20 @@ class Dataset:
     def __len__(self) -> int:
         """The length of the shortest tensor (0 without tensors), as in Hub."""
         return min((t.length for t in self._manifest.tensors), default=0)
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Nothing to do, as in Hub after a write: every write here is already committed."""
 
     def __repr__(self) -> str:
         tensors = ", ".join(f"{t.name}[{t.length}]" for t in self._manifest.tensors)
@@ -336,18 +475,53 @@ class Dataset:
         check_key_name(name)
 
         def add(state: Manifest) -> Plan:
-            if state.creds_key(name) is not None:
-                raise CredentialsError(f"creds key {name!r} already exists in {self.path}")
+            key = state.creds_key(name)
+            if key is not None:
+                hint = None
+                if managed and not key.managed:
+                    hint = f"to make it managed: ds.change_creds_management({name!r}, True)"
+                raise CredentialsError(
+                    f"creds key {name!r} already exists in {self.path}", hint=hint
+                )
             return Plan([AddCredsKey(name, bool(managed))])
 
-        self.commit(add)
+        self._commit(add)
+
+    def change_creds_management(self, creds_key: str, managed: bool) -> bool:
+        """Make key ``creds_key`` managed (one commit; nothing if it is already). Returns
+        whether it committed. A managed key cannot be made unmanaged: the format keeps
+        no such change; forget its secrets here with ``hubcli creds remove``."""
+        key = self._known_key(creds_key)
+        if not managed:
+            if key.managed:
+                raise CredentialsError(
+                    f"creds key {creds_key!r} is managed, and a managed key stays managed",
+                    hint=f"to forget its secrets on this machine: hubcli creds remove "
+                    f"{self.path} {creds_key}",
+                )
+            return False
+        self.check_writable()
+        newest = self.newest_state().version
+
+        def manage(state: Manifest) -> Plan:
+            now = state.creds_key(creds_key)
+            if now is None:
+                raise CredentialsError(f"creds key {creds_key!r} no longer exists in {self.path}")
+            return Plan([] if now.managed else [ManageCredsKey(creds_key)])
+
+        self._commit(manage)
+        return self.version > newest
+
+    def get_creds_keys(self) -> list[str]:
+        """The names of the credentials keys, as in Hub."""
+        return [k.name for k in self._manifest.creds_keys]
 
     def populate_creds(self, name: str, creds: Mapping[str, str]) -> None:
         """Give key ``name`` its secrets: for this process, and for a managed key also
         in this user's credential store (mode 0600), bound to this dataset's id and
         location: a copy elsewhere does not get them. Fields: ``aws_access_key_id``,
         ``aws_secret_access_key``, ``aws_session_token``, ``endpoint_url``, ``region``,
-        ``token`` (GCS or Google Drive)."""
+        ``profile`` (S3); ``token`` (GCS or Google Drive), ``project`` (GCS)."""
         key = self._known_key(name)
         secrets = parse_secrets(creds, name)
         if key.managed:
@@ -404,14 +578,44 @@ class Dataset:
             self._links[cache_key] = source
         return source
 
-    def commit(
+    def commit(self, message: str | None = None) -> int:
+        """Hub's ``ds.commit``: in hubcli every write is already a commit, so this makes
+        no version. ``message`` is recorded in the next commit made through this object
+        (``ds.log()``, ``hubcli log``). Returns the version this object shows."""
+        if message is not None and not isinstance(message, str):
+            raise TypeError(f"message must be a str, not {type(message).__name__}")
+        self.check_writable()
+        if message is not None:
+            self._message = message
+        return self.version
+
+    def _commit(
         self, change: Change, written: Written | None = None, message: str | None = None
     ) -> None:
-        """Commit ``change`` on top of the newest version (see core/commit.py)."""
+        """Commit ``change`` on top of the newest version (see core/commit.py), with the
+        message given to :meth:`commit`, if any, else ``message``."""
         self.check_writable()
-        self._manifest = commit(
-            self._store, self._manifest, change, written=written, message=message
-        )
+        planned = False
+
+        def observed(state: Manifest) -> Plan:
+            nonlocal planned
+            plan = change(state)
+            planned = bool(plan.ops)  # the last plan is the one committed
+            return plan
+
+        text = self._message if self._message is not None else message
+        new = commit(self._store, self._manifest, observed, written=written, message=text)
+        self._manifest = new
+        if not planned:
+            return
+        self._message = None
+        if new.anchor == new.version:  # this commit wrote the anchor: it upgraded the format
+            warnings.warn(
+                f"upgraded {self.path} to format {new.format_version} (hubcli before 0.3 "
+                "cannot read it)",
+                HubcliWarning,
+                stacklevel=3,
+            )
 
 
 def _new_manifest() -> Manifest:
@@ -509,15 +713,62 @@ def load(
     """
     store = open_store(path, creds)
     if version is None:
-        return Dataset(store, read_head(store), read_only=read_only)
+        return Dataset(store, _head(store), read_only=read_only)
     if isinstance(version, bool) or not isinstance(version, int):
         raise TypeError(f"version must be an int, not {type(version).__name__}")
     return Dataset(store, read_version(store, version), read_only=True, pinned=True)
 
 
-def dataset(path: str | os.PathLike[str], creds: Creds = None) -> Dataset:
-    """Open the dataset at ``path``, creating an empty one if there is none."""
+def _head(store: Store) -> Manifest:
+    """The newest state; where there is no dataset, an error that says what to do."""
+    try:
+        return read_head(store)
+    except DatasetNotFoundError:
+        other = _first_other_entry(store)
+        if other is None:
+            raise
+    # `hubcli create` there would fail too: it never writes into a folder of other files.
+    raise DatasetNotFoundError(
+        f"no hubcli dataset at {store.url}: the folder holds other files (e.g. {other!r})",
+        hint="give the folder of a hubcli dataset; to create one, choose a new or empty folder",
+    )
+
+
+def _first_other_entry(store: Store) -> str | None:
+    """A name in a local dataset's folder that no dataset has (one level, not a walk:
+    the folder may be a home folder)."""
+    if not isinstance(store, LocalStore):
+        return None
+    roots = {prefix.rstrip("/") for prefix in keys.FORMAT_PREFIXES}
+    try:
+        with os.scandir(store.root) as entries:
+            return next((e.name for e in entries if e.name not in roots), None)
+    except OSError:
+        return None
+
+
+def dataset(
+    path: str | os.PathLike[str],
+    creds: Creds = None,
+    overwrite: bool = False,
+    read_only: bool = False,
+) -> Dataset:
+    """Open the dataset at ``path``, creating an empty one if there is none (as Hub's
+    ``hub.dataset``). ``overwrite=True`` replaces an existing hubcli dataset with an
+    empty one; ``read_only=True`` opens one that must exist, for reading only."""
+    if overwrite and read_only:
+        raise ReadOnlyError(
+            f"cannot overwrite {os.fspath(path)} and open it read-only",
+            hint="pass overwrite=True or read_only=True, not both",
+        )
+    if overwrite:
+        return empty(path, overwrite=True, creds=creds)
     store = open_store(path, creds)
-    if not dataset_exists(store):
-        return empty(path, creds=creds)
-    return Dataset(store, read_head(store))
+    if dataset_exists(store):
+        return Dataset(store, read_head(store), read_only=read_only)
+    if read_only:
+        raise DatasetNotFoundError(
+            f"no hubcli dataset at {store.url} to open read-only",
+            hint="create it first (hubcli.empty), or drop read_only=True",
+        )
+    return empty(path, creds=creds)

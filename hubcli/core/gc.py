@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hubcli.core.reader import SampleReader
 from hubcli.core.versions import (
     checkpoint_versions,
     read_checkpoint,
@@ -29,7 +30,7 @@ from hubcli.format.manifest import dump_json, encode_state
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from hubcli.core.reader import SampleReader
+    from hubcli.core.value_reader import ValueReader
     from hubcli.format.manifest import Manifest, TensorMeta
     from hubcli.storage.base import ObjectInfo, Store
 
@@ -69,7 +70,7 @@ class GcReport:
 def collect(
     store: Store,
     newest: Manifest,
-    readers: Callable[[TensorMeta], SampleReader],
+    readers: Callable[[TensorMeta], SampleReader | ValueReader],
     *,
     keep_versions: int | None = None,
     older_than: float | None = None,
@@ -179,7 +180,7 @@ def _pin_oldest(store: Store, oldest: Manifest) -> None:
 
 
 def reachable_keys(
-    states: list[Manifest], readers: Callable[[TensorMeta], SampleReader]
+    states: list[Manifest], readers: Callable[[TensorMeta], SampleReader | ValueReader]
 ) -> set[str]:
     """Every key the given states need: their manifests, records and checkpoints, the
     nodes and segments of their trees, and the chunks the segments name. A node is
@@ -197,7 +198,8 @@ def reachable_keys(
             reader = readers(meta)
             for key, entry in reader.tree.walk(skip=found):
                 found.add(key)
-                if entry is not None:
+                # Value segments name no chunks.
+                if entry is not None and isinstance(reader, SampleReader):
                     found.update(c.key for c in reader.header(entry).chunks)
     return found
 

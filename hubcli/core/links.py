@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hubcli.core.sources import container_noun
 from hubcli.creds import ENV
 from hubcli.errors import CredentialsError, InvalidSampleError, LinkChangedError
 from hubcli.format.segment import LinkInfo, SampleRecord
@@ -70,12 +71,20 @@ def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkSourc
     return LinkSource(text, creds_key)
 
 
-def as_link(sample: object) -> LinkSource:
-    """A sample as given to a link tensor's ``append``: ``hubcli.link(...)`` or a URL."""
+def as_link(sample: object, creds_key: str | None = None) -> LinkSource:
+    """A sample as given to a link tensor's ``append``: ``hubcli.link(...)``, or a URL
+    with the ``creds_key`` given beside it (Hub's ``append(url, creds_key=...)``)."""
     if isinstance(sample, LinkSource):
+        if creds_key is not None and creds_key != sample.creds_key:
+            raise InvalidSampleError(
+                f"{sample.url}: creds_key {creds_key!r} given beside a link made with "
+                f"creds_key {sample.creds_key!r}",
+                hint="give the key once: hubcli.link(url, creds_key=...) or append(url, "
+                "creds_key=...)",
+            )
         return sample
     if isinstance(sample, (str, os.PathLike)):
-        return link(sample)
+        return link(sample, creds_key)
     raise InvalidSampleError(
         f"cannot append {type(sample).__name__} to a link[video] tensor",
         hint="append hubcli.link(url, creds_key=...) or a URL",
@@ -146,7 +155,8 @@ def stage_link(
         indexed = index_video(lambda: open(path, "rb"), size, obj.shown)  # noqa: SIM115
         if compression is not None and indexed.format != compression:
             raise InvalidSampleError(
-                f"{obj.shown}: is a {indexed.format} file, tensor {tensor!r} holds {compression}",
+                f"{obj.shown}: is {container_noun(indexed.format)}, tensor {tensor!r} holds "
+                f"{compression}",
                 hint=f"link {compression} files, or use a link tensor without sample_compression",
             )
         if indexed.supplement:

@@ -97,8 +97,9 @@ class SampleView:
         seconds = table.frame_pts[frames].astype(np.float64) * num / den
         return float(seconds[0]) if scalar else seconds
 
-    def numpy(self) -> np.ndarray:
-        """The selected frames, ``uint8`` RGB, decoding only what they need."""
+    def numpy(self, aslist: bool = False) -> np.ndarray:
+        """The selected frames, ``uint8`` RGB, decoding only what they need. ``aslist``
+        is accepted as Hub's is: one sample is one array either way."""
         frames, scalar = self._frames()
         if len(self.rest) > 1:
             _ = self.shape  # a bad pixel index fails here, before any decoding
@@ -126,11 +127,17 @@ class SampleView:
         self.decode_each(frames, put)
         return out
 
-    def decode_each(self, frames: np.ndarray, put: Callable[[list[int], Picture], None]) -> None:
+    def decode_each(
+        self,
+        frames: np.ndarray,
+        put: Callable[[list[int], Picture], None],
+        size: tuple[int, int] | None = None,
+    ) -> None:
         """Decode ``frames`` (positions in this sample) and call ``put(positions,
         picture)`` once per distinct frame, as soon as it is decoded, with every position
-        of the request it fills; ``picture.rgb(out)`` converts it. Holds one frame at a
-        time: exports stream through this."""
+        of the request it fills; ``picture.rgb(out)`` converts it (scaled to ``size``,
+        ``(height, width)``, if given). Holds one frame at a time: exports stream
+        through this."""
         reader = self.tensor.reader()
         rec = reader.locate(self.index).record
         table = reader.frame_table(self.index)
@@ -152,7 +159,7 @@ class SampleView:
 
         runs = plan_runs(table, frames)
         with RunPackets(reader.byte_source(self.index), table, runs) as read_packets:
-            decode_frames(rec.codec, table, runs, read_packets, sink, where=self.where)
+            decode_frames(rec.codec, table, runs, read_packets, sink, where=self.where, size=size)
 
     def frame_positions(self) -> tuple[np.ndarray, bool]:
         """The selected frame numbers (request order) and whether one int selected them."""
@@ -163,6 +170,28 @@ class SampleView:
         open it in the default browser; in Jupyter, show an inline player. Returns the
         page's URL."""
         return player().play(self)
+
+    def __getitem__(self, index: Any) -> SampleView:
+        """Chained indexing as in Hub: ``t[i][a:b]`` is ``t[i, a:b]`` and ``t[i][5]`` is
+        ``t[i, 5]``; ``t[i, a:b][k]`` picks among the selected frames, and ``t[i, 5][y]``
+        indexes the pixels of frame 5, as numpy would."""
+        more = index if isinstance(index, tuple) else (index,)
+        if not self.rest:
+            return SampleView(self.tensor, self.index, more)
+        if len(self.rest) > 1:
+            raise FrameIndexError(
+                f"cannot index {self!r} again: it already selects pixels",
+                hint=f"index once, e.g. {self.tensor.name}[{self.index}, frames, rows, cols]",
+            )
+        frames, scalar = self._frames()
+        if scalar:  # one frame: what follows indexes its rows (and columns)
+            return SampleView(self.tensor, self.index, (*self.rest, *more))
+        if not more:
+            return self
+        where = f"the frames selected of {self.where}"
+        picked, one = normalize_positions(more[0], len(frames), "frame", where)
+        chosen: Any = int(frames[picked[0]]) if one else frames[picked].tolist()
+        return SampleView(self.tensor, self.index, (chosen, *more[1:]))
 
     def __repr__(self) -> str:
         return f"SampleView({self.where}, shape={self.shape})"
@@ -210,11 +239,15 @@ class SamplesView:
         """Each sample's frames: a list with ``aslist=True``, else one stacked array
         (samples of different shapes cannot stack: pass ``aslist=True``)."""
         if not aslist:
-            shape = self.shape
-            if None in shape:
+            shapes = [s.shape for s in self]
+            if len(set(shapes)) > 1:
+                listed = [
+                    f"{v.where} is {v_shape}" for v, v_shape in zip(self, shapes, strict=True)
+                ]
+                more = ", ..." if len(listed) > 3 else ""
                 raise RaggedError(
-                    f"samples {list(self.indices[:5])} of {self.tensor.name!r} have different "
-                    f"shapes {shape}",
+                    f"{len(shapes)} samples of {self.tensor.name!r} have different shapes "
+                    f"({', '.join(listed[:3])}{more})",
                     hint="pass aslist=True to get a list of arrays",
                 )
         arrays = [s.numpy() for s in self]

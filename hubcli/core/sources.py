@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.errors import InvalidSampleError, SourceNotFoundError
+from hubcli.format.manifest import SAMPLE_COMPRESSIONS
 from hubcli.redaction import redact_url
 from hubcli.storage.fetch import is_url, spool
 from hubcli.storage.resolve import split_scheme
@@ -47,15 +48,21 @@ class VideoSource(ABC):
     def materialize(self, progress: Progress | None = None) -> Any:
         """A context manager giving a LocalVideo that stays valid inside the block."""
 
+    def check(self) -> None:
+        """Refuse now what is certain to fail later (a missing local file), so that a
+        long append fails before it starts. Sources that must be fetched: nothing."""
+        return
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
 
 @dataclass(frozen=True, repr=False)
 class FileSource(VideoSource):
-    """A video file on the local disk."""
+    """A video file on the local disk (``compression``: the container it must be)."""
 
     path: str
+    compression: str | None = None
 
     @property
     def name(self) -> str:
@@ -73,10 +80,15 @@ class FileSource(VideoSource):
             raise InvalidSampleError(f"{self.name}: not a regular file", hint="append a video file")
         return st
 
+    def check(self) -> None:
+        self._stat()
+
     @contextmanager
     def materialize(self, progress: Progress | None = None) -> Iterator[LocalVideo]:
         before = self._stat()
-        yield LocalVideo(self.path, before.st_size)
+        local = LocalVideo(self.path, before.st_size)
+        check_container(local, self.name, self.compression)
+        yield local
         after = self._stat()
         # The index would no longer describe the bytes if the file changed meanwhile.
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -91,6 +103,7 @@ class UrlSource(VideoSource):
 
     url: str
     creds: Mapping[str, Any] | None = field(default=None, compare=False)
+    compression: str | None = None
 
     @property
     def name(self) -> str:
@@ -99,11 +112,63 @@ class UrlSource(VideoSource):
     @contextmanager
     def materialize(self, progress: Progress | None = None) -> Iterator[LocalVideo]:
         with spool(self.url, self.creds, progress) as spooled:
-            yield LocalVideo(spooled.path, spooled.size)
+            local = LocalVideo(spooled.path, spooled.size)
+            check_container(local, self.name, self.compression)
+            yield local
+
+
+@dataclass(frozen=True, repr=False)
+class ObservedSource(VideoSource):
+    """A source that says when it is read: ``on_start()`` as it begins, ``on_size(n)``
+    once its size is known (a URL: downloaded). For progress shown per file."""
+
+    source: VideoSource
+    on_start: Callable[[], None]
+    on_size: Callable[[int], None]
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @contextmanager
+    def materialize(self, progress: Progress | None = None) -> Iterator[LocalVideo]:
+        self.on_start()
+        # The download is not passed on: the observer counts a source's bytes as they
+        # are indexed and copied, which a download would count a third time.
+        with self.source.materialize(None) as local:
+            self.on_size(local.size)
+            yield local
+
+
+def container_noun(container: str) -> str:
+    """``an avi file``, ``an mkv file``, ``a webm file``, ``a mov file``: letters said
+    by name (m-k-v) take "an" like vowels do."""
+    spelt = container[:1] in "fhlmnrsx" and container[1:2] not in ("", *"aeiou")
+    article = "an" if container[:1] in "aeiou" or spelt else "a"
+    return f"{article} {container} file"
+
+
+def check_container(local: LocalVideo, name: str, compression: str | None) -> None:
+    """That ``local`` is a ``compression`` container, from its first bytes (no demuxer)."""
+    if compression is None:
+        return
+    from hubcli.video.containers import SNIFF_BYTES, sniff_container
+
+    with local.open() as f:
+        found = sniff_container(f.read(SNIFF_BYTES))
+    if found != compression:
+        what = f"is {container_noun(found)}" if found else f"is not {container_noun(compression)}"
+        raise InvalidSampleError(
+            f"{name}: {what}, but hubcli.read was given compression={compression!r}",
+            hint="pass the file's own container, or no compression",
+        )
 
 
 def read(
-    path_or_url: str | os.PathLike[str], creds: Mapping[str, Any] | None = None
+    path_or_url: str | os.PathLike[str],
+    creds: Mapping[str, Any] | None = None,
+    compression: str | None = None,
+    verify: bool = False,
 ) -> VideoSource:
     """A lazy reference to a video file, to append to a ``video`` tensor.
 
@@ -115,30 +180,58 @@ def read(
         For URLs: credentials of that store (``aws_access_key_id``, ``aws_secret_access_key``,
         ``aws_session_token``, ``endpoint_url``, ``region``; GCS ``token``; HTTP ``headers``).
         None: the environment's. Never stored in the dataset.
+    compression
+        The container the file must be (``mp4``, ``mov``, ``mkv``, ``webm``, ``avi``),
+        checked from its first bytes when it is read (at append, or now with ``verify``).
+    verify
+        Read, index and decode-check the video now (a URL is downloaded now, and again
+        at append), so a bad file fails here rather than at append.
 
     Raises
     ------
     InvalidSampleError
-        ``path_or_url`` is not a path or has an unsupported scheme.
+        ``path_or_url`` is not a path or has an unsupported scheme; ``compression`` is
+        unknown; with ``verify``, the video is not a usable one.
+    SourceNotFoundError
+        With ``verify``: no such file.
     """
     if not isinstance(path_or_url, (str, os.PathLike)):
         raise InvalidSampleError(
             f"cannot read {path_or_url!r}: expected a path or URL", hint="pass a string"
         )
-    path = os.fspath(path_or_url)
+    if compression is not None and compression not in SAMPLE_COMPRESSIONS:
+        raise InvalidSampleError(
+            f"unknown compression {compression!r}",
+            hint=f"use one of: {', '.join(SAMPLE_COMPRESSIONS)}",
+        )
+    source = _source(os.fspath(path_or_url), creds, compression)
+    if verify:
+        verify_source(source)
+    return source
+
+
+def _source(path: str, creds: Mapping[str, Any] | None, compression: str | None) -> VideoSource:
     if "\x00" in path:
         raise InvalidSampleError(f"cannot read {path!r}: the name holds a NUL byte")
     if is_url(path):
-        return UrlSource(path, creds)
+        return UrlSource(path, creds, compression)
     scheme, rest = split_scheme(path)
     if scheme == "file":
-        return FileSource(rest)
+        return FileSource(rest, compression)
     if scheme:
         raise InvalidSampleError(
             f"{redact_url(path)}: URLs with scheme {scheme!r} are not supported",
             hint="use a local path, http(s)://, s3:// or gcs://",
         )
-    return FileSource(path)
+    return FileSource(path, compression)
+
+
+def verify_source(source: VideoSource) -> None:
+    """Index and decode-check ``source`` now, as an append would (nothing is kept)."""
+    from hubcli.video.index import index_video  # PyAV loads when a video is indexed
+
+    with source.materialize() as local:
+        index_video(local.open, local.size, source.name)
 
 
 def as_source(sample: object) -> VideoSource:

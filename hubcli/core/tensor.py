@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hubcli.core.commit import Change, Plan, Written, committed, node_objects
 from hubcli.core.frame_index import normalize_positions, selection
 from hubcli.core.ingest import Progress, stage_link_segment, stage_segment
 from hubcli.core.links import as_link, check_keys
 from hubcli.core.sample import SamplesView, SampleView
-from hubcli.core.sources import as_source
-from hubcli.errors import ConflictError, FrameIndexError, TensorNotFoundError
+from hubcli.core.sources import VideoSource, as_source, read
+from hubcli.core.value_ingest import ValueAppend, value_append_change
+from hubcli.core.value_view import ValuesView, ValueView
+from hubcli.errors import (
+    ConflictError,
+    FrameIndexError,
+    InvalidSampleError,
+    TensorNotFoundError,
+    UnsupportedHtypeError,
+)
 from hubcli.format import keys
 from hubcli.format.log import Append, Delete
 from hubcli.format.manifest import LINK_VIDEO
@@ -24,6 +35,7 @@ if TYPE_CHECKING:
     from hubcli.core.reader import SampleReader
     from hubcli.format.layout import Layout, SegmentEntry
     from hubcli.format.manifest import Manifest, TensorMeta
+    from hubcli.format.values import ValueInfo
     from hubcli.storage.base import Store
 
 
@@ -58,6 +70,25 @@ class Tensor:
     def is_link(self) -> bool:
         return self.meta.htype == LINK_VIDEO
 
+    @property
+    def holds_values(self) -> bool:
+        """A label tensor (class_label, text, json, generic), not videos."""
+        return self.meta.holds_values
+
+    @property
+    def info(self) -> TensorInfo:
+        """A label tensor's metadata, as in Hub: ``info["class_names"]`` (also
+        ``info.class_names``); a video tensor's is empty."""
+        meta = self.meta
+        return TensorInfo({} if meta.info is None else meta.info.to_dict())
+
+    @property
+    def info_value(self) -> ValueInfo:
+        info = self.meta.info
+        if info is None:
+            raise UnsupportedHtypeError(f"tensor {self.name!r} holds videos, not values")
+        return info
+
     def __len__(self) -> int:
         return self.meta.length
 
@@ -72,17 +103,25 @@ class Tensor:
         return self.dataset.reader(self.name)
 
     # --- writing --------------------------------------------------------------------
-    def append(self, sample: Any) -> Appended:
+    def append(self, sample: Any, creds_key: str | None = None) -> Appended:
         """Append one video: a path, a URL, ``hubcli.read(...)``, or for a ``link[video]``
-        tensor ``hubcli.link(url, creds_key=...)``. See :meth:`extend`."""
-        return self.extend([sample])
+        tensor a URL or ``hubcli.link(url, creds_key=...)``. ``creds_key`` (Hub's
+        ``ds.links.append(url, creds_key="MY_KEY")``): the key a link reads with, or
+        whose secrets read a URL appended to a video tensor. See :meth:`extend`."""
+        return self.extend([sample], creds_key=creds_key)
 
-    def extend(self, samples: Iterable[Any], progress: Progress | None = None) -> Appended:
+    def extend(
+        self,
+        samples: Iterable[Any],
+        progress: Progress | None = None,
+        creds_key: str | None = None,
+    ) -> Appended:
         """Append several videos as one commit: all of them, or none if any is bad.
 
         Each source is fetched (URLs), indexed (demuxed) and checked, and its bytes are
         stored unchanged; nothing is visible until all are stored. ``progress`` is called
-        with byte counts: downloaded (URLs), indexed, then copied.
+        with byte counts: downloaded (URLs), indexed, then copied. ``creds_key``: as in
+        :meth:`append`, for every sample.
 
         Raises
         ------
@@ -92,27 +131,59 @@ class Tensor:
             The dataset is left unchanged.
         """
         self.dataset.check_writable()
-        meta, store = self.meta, self.dataset.store
         samples = list(samples)
         if not samples:
             return Appended(0, 0)
+        if self.holds_values:
+            if creds_key is not None:
+                raise InvalidSampleError(f"tensor {self.name!r} holds values: no creds_key")
+            values = ValueAppend(self.name, self.meta.dir, samples)
+            values.plan(self.dataset.manifest)  # a bad value fails here, before a commit
+            self.dataset._commit(value_append_change([values]))
+            return Appended(len(samples), values.nbytes)
         written = Written()
         try:
-            if self.is_link:
-                links = [as_link(s) for s in samples]
-                check_keys(links, [k.name for k in self.dataset.manifest.creds_keys])
-                staged = stage_link_segment(
-                    store, meta, links, self.dataset.secrets_for, written.keys, progress
-                )
-            else:
-                sources = [as_source(s) for s in samples]
-                staged = stage_segment(store, meta, sources, written.keys, progress)
-            entries = [s.entry for s in staged]
-            self.dataset.commit(append_change(self.name, meta.dir, entries), written)
+            change, appended = self.stage(samples, written, progress, creds_key)
+            self.dataset._commit(change, written)
         except BaseException:
-            remove_unless_committed(store, written)
+            remove_unless_committed(self.dataset.store, written)
             raise
-        return Appended(sum(e.count for e in entries), sum(s.nbytes for s in staged))
+        return appended
+
+    def stage(
+        self,
+        samples: list[Any],
+        written: Written,
+        progress: Progress | None = None,
+        creds_key: str | None = None,
+    ) -> tuple[Change, Appended]:
+        """Store the chunks and segments of videos ``samples`` (keys in ``written``) and
+        give the change that appends them (a row append commits it with others)."""
+        meta, store = self.meta, self.dataset.store
+        if self.is_link:
+            links = [as_link(s, creds_key) for s in samples]
+            check_keys(links, [k.name for k in self.dataset.manifest.creds_keys])
+            staged = stage_link_segment(
+                store, meta, links, self.dataset.secrets_for, written.keys, progress
+            )
+        else:
+            sources = [self._source(s, creds_key) for s in samples]
+            staged = stage_segment(store, meta, sources, written.keys, progress)
+        entries = [s.entry for s in staged]
+        appended = Appended(sum(e.count for e in entries), sum(s.nbytes for s in staged))
+        return append_change(self.name, meta.dir, entries), appended
+
+    def _source(self, sample: Any, creds_key: str | None) -> VideoSource:
+        """A sample for a video tensor; with ``creds_key``, a URL read with its secrets."""
+        if creds_key is None:
+            return as_source(sample)
+        if not isinstance(sample, (str, os.PathLike)):
+            raise InvalidSampleError(
+                f"creds_key goes with a path or URL, not with {type(sample).__name__}",
+                hint="pass creds= to hubcli.read instead",
+            )
+        secrets, use_env = self.dataset.secrets_for(creds_key)
+        return read(sample, creds=None if use_env else secrets)
 
     def pop(self, index: int = -1) -> None:
         """Remove sample ``index`` (later samples shift down, as in a list); one commit.
@@ -130,26 +201,70 @@ class Tensor:
         positions, _ = normalize_positions(index, len(self), "sample", f"tensor {self.name!r}")
         indices = sorted({int(p) for p in positions})
         if indices:
-            self.dataset.commit(delete_change(self.name, indices, self.meta.layout))
+            self.dataset._commit(delete_change(self.name, indices, self.meta.layout))
 
     # --- reading --------------------------------------------------------------------
-    def __getitem__(self, index: Any) -> SampleView | SamplesView:
+    def __getitem__(self, index: Any) -> Any:
         """``t[i]``, ``t[i, frames]``, ``t[a:b]``, ``t[[i, j], frames]``; frames index as
-        numpy does (ints, negative ints, slices with any step, lists of ints)."""
+        numpy does (ints, negative ints, slices with any step, lists of ints). A label
+        tensor gives :class:`ValueView` / :class:`ValuesView` (``t[i, ...]`` indexes a
+        generic sample's array)."""
         first, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())
         if isinstance(index, tuple) and not index:
             raise FrameIndexError(f"empty index for tensor {self.name!r}")
+        values = self.holds_values
+        if values and rest and not (isinstance(first, (int, np.integer))):
+            raise FrameIndexError(
+                f"tensor {self.name!r}: index one sample before indexing inside it",
+                hint=f"e.g. {self.name}[3, 0:2]",
+            )
         if first is Ellipsis or isinstance(first, slice):
             # A range, not a list: a tensor's declared length costs nothing until used.
-            return SamplesView(self, selection(first, len(self)), rest)
-        positions, scalar = normalize_positions(first, len(self), "sample", f"tensor {self.name!r}")
+            positions = selection(first, len(self))
+            return ValuesView(self, positions) if values else SamplesView(self, positions, rest)
+        found, scalar = normalize_positions(first, len(self), "sample", f"tensor {self.name!r}")
         if scalar:
-            return SampleView(self, int(positions[0]), rest)
-        return SamplesView(self, [int(p) for p in positions], rest)
+            one = int(found[0])
+            return ValueView(self, one, rest) if values else SampleView(self, one, rest)
+        many = [int(p) for p in found]
+        return ValuesView(self, many) if values else SamplesView(self, many, rest)
 
     def __iter__(self) -> Any:
+        view = ValueView if self.holds_values else SampleView
         for i in range(len(self)):
-            yield SampleView(self, i, ())
+            yield view(self, i, ())
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """``(samples, frames, height, width, 3)``, None where samples differ (from the
+        index, no decoding); a label tensor's ``(samples, *sample_shape)``."""
+        shape: tuple[int | None, ...] = self[:].shape
+        return shape
+
+    def numpy(self, aslist: bool = False) -> Any:
+        """Every sample: one array, or with ``aslist=True`` a list of one per sample
+        (samples of different shapes need it). A video tensor decodes every frame: mind
+        the memory; a label tensor is read whole in a few requests."""
+        return self[:].numpy(aslist=aslist)
+
+    def data(self) -> Any:
+        """A label tensor's samples as :meth:`ValuesView.data` gives them."""
+        if not self.holds_values:
+            raise UnsupportedHtypeError(
+                f"tensor {self.name!r} holds videos", hint="read frames with .numpy()"
+            )
+        return ValuesView(self, range(len(self))).data()
+
+
+class TensorInfo(dict[str, Any]):
+    """A tensor's info: a dict whose keys also read as attributes (Hub's
+    ``ds.labels.info.class_names``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def append_change(name: str, directory: str, entries: list[SegmentEntry]) -> Change:

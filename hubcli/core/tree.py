@@ -51,7 +51,10 @@ class Tree:
         length = self.meta.length
         if not 0 <= index < length:
             raise FrameIndexError(f"sample {index} is out of range for a tensor of {length}")
-        position = self.meta.layout.physical_index(index)
+        return self.locate_physical(self.meta.layout.physical_index(index))
+
+    def locate_physical(self, position: int) -> Located:
+        """The segment holding physical position ``position`` (format_spec/log.md §3.1)."""
         k, offset = locate_in(self._entries, position)
         first = position - offset
         level, entry = self._top[k]

@@ -6,6 +6,11 @@ invariants), each chunk (size and magic), each stored sample (SHA-256 of the ori
 file) and every packet (CRC-32). Links: the object's identity. ``deep``: also decode
 every frame. Damage is named per sample: a damaged chunk names the samples whose
 bytes are damaged, not every sample it holds.
+
+Label tensors (format_spec/values.md): each value segment's size, header (CRC-32,
+count against its tree entry, dtype against the tensor's), every block of its body
+(CRC-32) and its shapes; then each kept sample's value (UTF-8 text, JSON, a class in
+range).
 """
 
 from __future__ import annotations
@@ -21,17 +26,21 @@ import numpy as np
 
 from hubcli.core.gc import DEFAULT_SAFETY_WINDOW
 from hubcli.core.sample import SampleView
+from hubcli.core.values import column_values, sample_value
 from hubcli.errors import HubcliError
 from hubcli.format import keys
 from hubcli.format.segment import CHUNK_MAGIC
+from hubcli.format.values import CLASS_LABEL, JSON, TEXT, Column, decode_segment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from hubcli.core.dataset import Dataset
     from hubcli.core.tensor import Tensor
     from hubcli.format.frames import FrameTable
+    from hubcli.format.layout import SegmentEntry
     from hubcli.format.segment import ChunkRef, SampleRecord
+    from hubcli.format.values import ValueInfo
 
 _BLOCK = 8 << 20
 
@@ -110,6 +119,9 @@ def _verify_tensor(
     referenced: set[str],
     progress: Callable[[int], None] | None,
 ) -> None:
+    if tensor.holds_values:
+        _verify_values(tensor, report, referenced, progress)
+        return
     chunks: dict[str, str | None] = {}  # chunk key -> problem (None: fine), checked once
     reader = tensor.reader()
     deleted = tensor.meta.layout.deleted
@@ -211,3 +223,125 @@ def _check_stored_sample(
         if zlib.crc32(memoryview(data)[a : a + int(sizes[i])]) & 0xFFFFFFFF != int(table.crc32[i]):
             raise HubcliError(f"packet {i} fails its checksum")
     return len(data)
+
+
+# -- label tensors -------------------------------------------------------------------
+
+
+def _verify_values(
+    tensor: Tensor,
+    report: Report,
+    referenced: set[str],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Every value segment of a label tensor read whole and checked (values.md §1)."""
+    reader = tensor.dataset.value_reader(tensor.name)
+    meta, info = tensor.meta, tensor.info_value
+    deleted = meta.layout.deleted
+    try:
+        segments = list(reader.tree.segments())
+        referenced.update(key for key, _ in reader.tree.walk(set()) if key.endswith(".node"))
+    except HubcliError as exc:
+        report.problems.append(Problem(tensor.name, None, f"its tree: {exc}"))
+        return
+    physical = sum(entry.count for _, entry in segments)
+    if physical - len(deleted) != meta.length:
+        report.problems.append(
+            Problem(
+                tensor.name,
+                None,
+                f"its segments hold {physical} samples "
+                f"({len(deleted)} removed), its state says {meta.length}",
+            )
+        )
+    for first, entry in segments:
+        referenced.add(keys.segment_key(meta.dir, entry.id))
+        # Logical index of each kept sample of the segment, by its offset in it.
+        kept = {
+            p - first: p - bisect.bisect_left(deleted, p)
+            for p in range(first, first + entry.count)
+            if not _is_deleted(deleted, p)
+        }
+        report.samples += len(kept)
+        try:
+            column = _value_segment(tensor, entry, info)
+            report.bytes_checked += entry.size
+        except HubcliError as exc:
+            logical = sorted(kept.values())
+            where = f" (samples {logical[0]}-{logical[-1]})" if logical else ""
+            first_index = logical[0] if logical else None
+            report.problems.append(Problem(tensor.name, first_index, f"{exc}{where}"))
+        else:
+            for offset, problem in _bad_values(tensor.htype, info, column, set(kept)):
+                report.problems.append(Problem(tensor.name, kept[offset], problem))
+        if progress:
+            progress(len(kept))
+
+
+def _is_deleted(deleted: Sequence[int], position: int) -> bool:
+    at = bisect.bisect_left(deleted, position)
+    return at < len(deleted) and deleted[at] == position
+
+
+def _value_segment(tensor: Tensor, entry: SegmentEntry, info: ValueInfo) -> Column:
+    """A value segment's samples, after its size, header, blocks and shapes are checked
+    (ranged reads of at most ``_BLOCK`` bytes, so a remote segment streams)."""
+    store = tensor.dataset.store
+    key = keys.segment_key(tensor.meta.dir, entry.id)
+    try:
+        size = store.size(key)
+    except FileNotFoundError:
+        raise HubcliError(f"its value segment {key} is missing") from None
+    if size != entry.size:
+        raise HubcliError(f"its value segment {key} is {size} bytes, its entry says {entry.size}")
+    data = bytearray()
+    for start in range(0, size, _BLOCK):
+        data += store.get_range(key, start, min(start + _BLOCK, size))
+    column = decode_segment(bytes(data), entry.header_size, entry.count, store.describe(key))
+    if info.dtype is not None and column.data.dtype != np.dtype(info.dtype).newbyteorder("<"):
+        raise HubcliError(
+            f"its value segment {key} holds {column.data.dtype.name}, the tensor {info.dtype}"
+        )
+    return column
+
+
+def _bad_values(
+    htype: str, info: ValueInfo, column: Column, kept: set[int]
+) -> list[tuple[int, str]]:
+    """(offset in the segment, problem) of each kept sample whose value is not one its
+    htype allows: text that is not UTF-8, JSON that does not parse, a negative class or
+    one past fixed class names. The whole segment is checked at once first; samples one
+    by one only when that finds something."""
+    if htype in (TEXT, JSON):
+        try:
+            column_values(htype, column)
+            return []
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are both
+            pass
+    elif htype == CLASS_LABEL and column.data.size:
+        limit = len(info.class_names) if info.fixed_class_names else None
+        if int(column.data.min()) >= 0 and (limit is None or int(column.data.max()) < limit):
+            return []
+    else:
+        return []
+    offsets = column.offsets()
+    bad: list[tuple[int, str]] = []
+    for s in sorted(kept):
+        problem = _bad_value(htype, info, column.data[int(offsets[s]) : int(offsets[s + 1])])
+        if problem:
+            bad.append((s, problem))
+    return bad
+
+
+def _bad_value(htype: str, info: ValueInfo, array: np.ndarray) -> str | None:
+    if htype in (TEXT, JSON):
+        try:
+            sample_value(htype, array)
+        except ValueError as exc:
+            return f"its stored {htype} does not decode ({exc})"
+        return None
+    limit = len(info.class_names) if info.fixed_class_names else None
+    for k in array.tolist():
+        if k < 0 or (limit is not None and k >= limit):
+            return f"class {k} is out of range"
+    return None

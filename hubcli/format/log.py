@@ -27,7 +27,17 @@ from hubcli.format.manifest import (
     load_json,
 )
 from hubcli.format.validate import as_map, field, non_negative
+from hubcli.format.values import (
+    VALUE_HTYPES,
+    ValueInfo,
+    check_info,
+    check_info_change,
+    parse_info,
+)
 from hubcli.format.version import check_readable, parse_format_version
+
+#: The format version of records that hold label tensors (format_spec/values.md).
+VALUES_VERSION = "1.3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +46,23 @@ class CreateTensor:
     htype: str
     sample_compression: str | None
     dir: str
+    #: A label tensor's info (format 1.3); None for video tensors.
+    info: ValueInfo | None = None
 
     def to_list(self) -> list[Any]:
-        return ["tensor", self.name, self.htype, self.sample_compression, self.dir]
+        head = ["tensor", self.name, self.htype, self.sample_compression, self.dir]
+        return head if self.info is None else [*head, self.info.to_dict()]
+
+
+@dataclass(frozen=True, slots=True)
+class SetInfo:
+    """A label tensor's new info: class names added, a generic dtype set (format 1.3)."""
+
+    tensor: str
+    info: ValueInfo
+
+    def to_list(self) -> list[Any]:
+        return ["info", self.tensor, self.info.to_dict()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +131,17 @@ class ManageCredsKey:
         return ["manage", self.name]
 
 
-Op = CreateTensor | Append | Delete | SetLayout | DropTensor | Rename | AddCredsKey | ManageCredsKey
+Op = (
+    CreateTensor
+    | SetInfo
+    | Append
+    | Delete
+    | SetLayout
+    | DropTensor
+    | Rename
+    | AddCredsKey
+    | ManageCredsKey
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +204,8 @@ def _parse_op(value: object, where: str) -> Op:
             hint="upgrade hubcli (pip install -U hubcli)",
         )
     arity = _ARITY[name]
-    if len(args) != arity:
-        raise CorruptDatasetError(f"{where}: op {name!r} takes {arity} elements")
+    if len(args) not in arity:
+        raise CorruptDatasetError(f"{where}: op {name!r} takes {arity[0]} elements")
     return parser(args, where)
 
 
@@ -182,17 +216,28 @@ def _name(value: object, where: str) -> str:
 
 
 def _parse_create(args: list[Any], where: str) -> Op:
-    name, htype, compression, directory = args
+    name, htype, compression, directory, *rest = args
     if htype not in HTYPES or (compression is not None and compression not in SAMPLE_COMPRESSIONS):
         raise CorruptDatasetError(f"{where}: unknown htype or sample_compression")
-    return CreateTensor(_name(name, where), htype, compression, _name(directory, where))
+    # A label tensor's op carries its info (values.md §2); a video tensor's never does.
+    if (htype in VALUE_HTYPES) != bool(rest) or (rest and compression is not None):
+        raise CorruptDatasetError(f"{where}: a tensor op has info exactly for label htypes")
+    info = parse_info(rest[0], htype, f"{where} info") if rest else None
+    return CreateTensor(_name(name, where), htype, compression, _name(directory, where), info)
+
+
+def _parse_info_op(args: list[Any], where: str) -> Op:
+    tensor, raw = args
+    # Checked against the tensor's htype when the op is applied.
+    return SetInfo(_name(tensor, where), parse_info(raw, None, f"{where} info"))
 
 
 def _parse_append(args: list[Any], where: str) -> Op:
     tensor, segment_id, count, header_size, size, sealed = args
     entry = _parse_spine_entry([segment_id, count, header_size, size, None], 0, where)
     assert isinstance(entry, SegmentEntry)
-    _check_segment_sizes(entry.count, entry.header_size, entry.size, where)
+    # The tensor's kind is known when the op is applied (it checks strictly then).
+    _check_segment_sizes(entry.count, entry.header_size, entry.size, where, values=None)
     if not isinstance(sealed, list) or not all(isinstance(i, str) for i in sealed):
         raise CorruptDatasetError(f"{where}: sealed node ids must be a list of ids")
     for node_id in sealed:
@@ -252,6 +297,7 @@ def _parse_manage(args: list[Any], where: str) -> Op:
 
 _PARSERS = {
     "tensor": _parse_create,
+    "info": _parse_info_op,
     "append": _parse_append,
     "delete": _parse_delete,
     "layout": _parse_layout,
@@ -260,15 +306,17 @@ _PARSERS = {
     "creds_key": _parse_creds_key,
     "manage": _parse_manage,
 }
+#: Elements each op takes (a label tensor's ``tensor`` op has its info as a fifth).
 _ARITY = {
-    "tensor": 4,
-    "append": 6,
-    "delete": 2,
-    "layout": 2,
-    "drop": 1,
-    "rename": 2,
-    "creds_key": 2,
-    "manage": 1,
+    "tensor": (4, 5),
+    "info": (2,),
+    "append": (6,),
+    "delete": (2,),
+    "layout": (2,),
+    "drop": (1,),
+    "rename": (2,),
+    "creds_key": (2,),
+    "manage": (1,),
 }
 
 
@@ -279,12 +327,15 @@ def apply_record(state: Manifest, record: Record, where: str) -> Manifest:
         raise CorruptDatasetError(f"{where}: does not follow version {state.version}")
     for op in record.ops:
         state = apply_op(state, op, where)
-    fmt = state.format_version
-    if record.format_version is not None and parse_format_version(
-        record.format_version, where
-    ) > parse_format_version(fmt, where):
-        fmt = record.format_version
+    candidates = [state.format_version, record.format_version, required_version(state)]
+    fmt = max((f for f in candidates if f), key=lambda f: parse_format_version(f, where))
     return replace(state, version=record.version, created_at=record.created_at, format_version=fmt)
+
+
+def required_version(state: Manifest) -> str | None:
+    """The format a state needs beyond 1.2: 1.3 once it holds a label tensor
+    (versioning.md §3: the lowest version that describes it)."""
+    return VALUES_VERSION if any(t.holds_values for t in state.tensors) else None
 
 
 def apply_op(state: Manifest, op: Op, where: str) -> Manifest:
@@ -292,7 +343,8 @@ def apply_op(state: Manifest, op: Op, where: str) -> Manifest:
     if isinstance(op, CreateTensor):
         if state.tensor(op.name) is not None:
             raise CorruptDatasetError(f"{where}: tensor {op.name!r} exists already")
-        return state.with_tensor(TensorMeta(op.name, op.htype, op.sample_compression, op.dir))
+        meta = TensorMeta(op.name, op.htype, op.sample_compression, op.dir, info=op.info)
+        return state.with_tensor(meta)
     if isinstance(op, AddCredsKey):
         if state.creds_key(op.name) is not None:
             raise CorruptDatasetError(f"{where}: creds key {op.name!r} exists already")
@@ -308,7 +360,15 @@ def apply_op(state: Manifest, op: Op, where: str) -> Manifest:
     meta = _tensor(state, op.tensor, where)
     if isinstance(op, DropTensor):
         return replace(state, tensors=tuple(t for t in state.tensors if t.name != op.tensor))
+    if isinstance(op, SetInfo):
+        if meta.info is None:
+            raise CorruptDatasetError(f"{where}: tensor {op.tensor!r} has no info to change")
+        check_info(op.info, meta.htype, where)
+        check_info_change(meta.info, op.info, where)
+        return state.with_tensor(replace(meta, info=op.info))
     if isinstance(op, Append):
+        e = op.entry
+        _check_segment_sizes(e.count, e.header_size, e.size, where, meta.holds_values)
         ids = RecordedIds(op.sealed, where)
         layout, _ = meta.layout.appended(op.entry, meta.fanout, ids)
         ids.check_used()

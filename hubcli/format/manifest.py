@@ -31,9 +31,10 @@ from hubcli.format.limits import (
     max_samples,
 )
 from hubcli.format.validate import as_map, field, non_negative
+from hubcli.format.values import VALUE_HTYPES, ValueInfo, parse_info
 from hubcli.format.version import (
     FORMAT_NAME,
-    FORMAT_VERSION,
+    LOG_VERSION,
     check_readable,
     parse_format_version,
 )
@@ -43,7 +44,10 @@ if TYPE_CHECKING:
 
 VIDEO = "video"
 LINK_VIDEO = "link[video]"
-HTYPES = (VIDEO, LINK_VIDEO)
+#: Video htypes (samples in chunks and segments), then the label htypes of format 1.3
+#: (values in value segments, format_spec/values.md).
+VIDEO_HTYPES = (VIDEO, LINK_VIDEO)
+HTYPES = (*VIDEO_HTYPES, *VALUE_HTYPES)
 SAMPLE_COMPRESSIONS = ("mp4", "mov", "mkv", "webm", "avi")
 TENSOR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 CREDS_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -84,6 +88,13 @@ class TensorMeta:
     dir: str
     layout: Layout = Layout()  # noqa: RUF009 - immutable, so one shared empty layout is fine
     fanout: int = DEFAULT_FANOUT
+    #: A label tensor's dtype, shape and class names (format 1.3); None for videos.
+    info: ValueInfo | None = None
+
+    @property
+    def holds_values(self) -> bool:
+        """Whether samples are values in value segments (a label tensor)."""
+        return self.htype in VALUE_HTYPES
 
     @property
     def length(self) -> int:
@@ -99,6 +110,7 @@ class TensorMeta:
             "length": self.length,
             "spine": [[_entry_to_list(e) for e in level] for level in self.layout.spine],
             "deleted": list(self.layout.deleted),
+            **({} if self.info is None else {"info": self.info.to_dict()}),
         }
 
 
@@ -116,7 +128,7 @@ class Manifest:
     version: int
     created_at: str
     tensors: tuple[TensorMeta, ...] = ()
-    format_version: str = FORMAT_VERSION
+    format_version: str = LOG_VERSION
     creds_keys: tuple[CredsKey, ...] = ()
     #: The version of the anchor this state's log starts at (format_spec/log.md §7);
     #: None for a 1.0/1.1 manifest.
@@ -146,7 +158,7 @@ class Manifest:
         """The 1.2 state object (format_spec/log.md §3)."""
         body: dict[str, Any] = {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "dataset_id": self.dataset_id,
             "version": self.version,
             "created_at": self.created_at,
@@ -177,6 +189,12 @@ def validate_htype(htype: object, compression: object) -> tuple[str, str | None]
         raise UnsupportedHtypeError(
             f"unknown htype {htype!r}", hint=f"use one of: {', '.join(HTYPES)}"
         )
+    if htype in VALUE_HTYPES:
+        if compression is not None:
+            raise UnsupportedHtypeError(
+                f"htype {htype!r} takes no sample_compression", hint="omit sample_compression"
+            )
+        return str(htype), None
     if compression is None:
         return str(htype), ("mp4" if htype == VIDEO else None)
     if compression not in SAMPLE_COMPRESSIONS:
@@ -204,7 +222,7 @@ def encode_anchor(manifest: Manifest) -> bytes:
     return dump_json(
         {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            "format_version": manifest.format_version,
             "dataset_id": manifest.dataset_id,
             "version": manifest.version,
             "created_at": manifest.created_at,
@@ -381,7 +399,7 @@ def _parse_tensor_state(value: object, where: str) -> TensorMeta:
         raise CorruptDatasetError(f"{where}: invalid dir {directory!r}")
     fanout = non_negative(obj, "fanout", where)
     spine = tuple(
-        _parse_spine_level(entries, level, f"{where} spine[{level}]")
+        _parse_spine_level(entries, level, f"{where} spine[{level}]", htype in VALUE_HTYPES)
         for level, entries in enumerate(field(obj, "spine", list, where))
     )
     deleted = field(obj, "deleted", list, where)
@@ -391,7 +409,8 @@ def _parse_tensor_state(value: object, where: str) -> TensorMeta:
     check_layout(layout, fanout, where)
     if non_negative(obj, "length", where) != layout.length:
         raise CorruptDatasetError(f"{where}: length disagrees with its spine and deletions")
-    return TensorMeta(name, htype, compression, directory, layout, fanout)
+    info = parse_info(obj.get("info"), htype, f"{where} info") if htype in VALUE_HTYPES else None
+    return TensorMeta(name, htype, compression, directory, layout, fanout, info)
 
 
 def _is_list(value: object, where: str) -> bool:
@@ -404,7 +423,9 @@ def _is_count(value: object) -> bool:
     return type(value) is int and 0 < value <= MAX_INT
 
 
-def _parse_spine_level(entries: object, level: int, where: str) -> tuple[Entry, ...]:
+def _parse_spine_level(
+    entries: object, level: int, where: str, values: bool | None = False
+) -> tuple[Entry, ...]:
     """One spine level. A state is parsed at every open, so this loop is kept tight
     (type tests only; the ids' hex digits checked once for the whole level)."""
     if type(entries) is not list:
@@ -432,7 +453,7 @@ def _parse_spine_level(entries: object, level: int, where: str) -> tuple[Entry, 
                     and _is_count(size)
                     and (sha is None or (type(sha) is str and len(sha) == 64))
                 ):
-                    _check_segment_sizes(count, header_size, size, where)
+                    _check_segment_sizes(count, header_size, size, where, values)
                     parsed.append(SegmentEntry(entry_id, count, header_size, size, sha))
                     hex_parts.append(entry_id if sha is None else entry_id + sha)
                     continue
@@ -446,20 +467,30 @@ def _parse_spine_level(entries: object, level: int, where: str) -> tuple[Entry, 
 
 
 def _parse_spine_entry(value: object, level: int, where: str) -> Entry:
-    """One entry (of a record's op)."""
-    return _parse_spine_level([value], level, where)[0]
+    """One entry of a record's op (its tensor's kind is checked when it is applied)."""
+    return _parse_spine_level([value], level, where, values=None)[0]
 
 
-def _check_segment_sizes(count: int, header_size: int, size: int, where: str) -> None:
+def _check_segment_sizes(
+    count: int, header_size: int, size: int, where: str, values: bool | None = False
+) -> None:
+    """A count that cannot fit the segment is refused before anything is sized by it
+    (format_spec/limits.md): a video segment holds a record of at least 64 bytes per
+    sample in its header, a value segment at least one body byte per sample
+    (values.md §1.1); ``values`` None (kind not known yet) allows either."""
     if not 16 <= header_size <= min(size, MAX_SEGMENT_HEADER_BYTES):
         raise CorruptDatasetError(
             f"{where}: header_size must be within 16..size and at most "
             f"{MAX_SEGMENT_HEADER_BYTES} bytes"
         )
-    if count > max_samples(header_size):
-        # Checked before anything is sized by the count (format_spec/limits.md).
+    video_bound, value_bound = max_samples(header_size), size - header_size
+    bound = (
+        max(video_bound, value_bound) if values is None else value_bound if values else video_bound
+    )
+    if count > bound:
         raise CorruptDatasetError(
-            f"{where}: {count} samples cannot fit a {header_size}-byte header"
+            f"{where}: {count} samples cannot fit a {size}-byte segment with a "
+            f"{header_size}-byte header"
         )
 
 

@@ -9,11 +9,14 @@ from hubcli.errors import CorruptDatasetError, UnsupportedFormatError
 FORMAT_NAME = "hubcli"
 #: The version this hubcli writes; it reads 1.0, 1.1 and 1.2 (and any 1.x manifest
 #: under the rules of format_spec/versioning.md).
-FORMAT_VERSION = "1.2"
-FORMAT_MAJOR, FORMAT_MINOR = 1, 2
+FORMAT_VERSION = "1.3"
+FORMAT_MAJOR, FORMAT_MINOR = 1, 3
+#: The version of a new dataset, and of one upgraded by its first write (the commit
+#: log); a dataset becomes 1.3 when it gets a label tensor (versioning.md §3).
+LOG_VERSION = "1.2"
 #: The formats this hubcli reads (``hubcli --version``); it upgrades 1.0 and 1.1
 #: datasets to 1.2 with their first write.
-READS = "1.0, 1.1 and 1.2"
+READS = "1.0, 1.1, 1.2 and 1.3"
 
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$")
 

@@ -94,14 +94,21 @@ class Converter:
     ``VideoFrame.reformat`` does) sets swscale up again each time, which costs more
     than converting a 640x360 picture."""
 
-    __slots__ = ("_reformatter",)
+    __slots__ = ("_height", "_reformatter", "_width")
 
-    def __init__(self) -> None:
+    def __init__(self, size: tuple[int, int] | None = None) -> None:
+        """``size``: the output's ``(height, width)``, scaled by swscale in the same pass
+        as the conversion (a separate resize would convert and copy every picture
+        twice); None keeps the decoded size."""
         self._reformatter = VideoReformatter()
+        self._height: int | None = None if size is None else size[0]
+        self._width: int | None = None if size is None else size[1]
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
         threads = convert_threads(frame.width, frame.height)
-        return self._reformatter.reformat(frame, format="rgb24", threads=threads)
+        return self._reformatter.reformat(
+            frame, width=self._width, height=self._height, format="rgb24", threads=threads
+        )
 
 
 class Picture:
@@ -157,11 +164,13 @@ def decode_frames(
     sink: FrameSink,
     *,
     where: str,
+    size: tuple[int, int] | None = None,
 ) -> None:
     """Decode the wanted frames of ``runs`` (``plan_runs``; the caller plans, so that
-    its packet reader can fetch ahead) and hand each, once, to ``sink``."""
+    its packet reader can fetch ahead) and hand each, once, to ``sink``; their RGB
+    conversion scales to ``size`` (``(height, width)``) when one is given."""
     skip = _Disposable(params)
-    convert = Converter()
+    convert = Converter(size)
     for run in runs:
         _decode_run(params, table, run, read_packets, sink, where, skip, convert)
 

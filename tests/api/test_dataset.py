@@ -194,13 +194,13 @@ def test_an_error_after_the_commit_keeps_the_committed_sample(tmp_path, corpus, 
     """Ctrl-C (or a lost reply) after the manifest landed must not delete its objects."""
     ds = hubcli.empty(tmp_path / "ds")
     ds.create_tensor("videos")
-    real_commit = hubcli.Dataset.commit
+    real_commit = hubcli.Dataset._commit
 
     def commit_then_interrupt(self, change, *args, **kwargs):
         real_commit(self, change, *args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hubcli.Dataset, "commit", commit_then_interrupt)
+    monkeypatch.setattr(hubcli.Dataset, "_commit", commit_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         ds.videos.append(str(corpus["h264_bframes"]))
     monkeypatch.undo()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,10 @@ from media import frame_hash
 def test_version():
     run = hubcli_run("--version")
     assert run.code == 0
-    assert run.stdout == f"hubcli {hubcli.__version__} (format {hubcli.FORMAT_VERSION})\n"
+    from hubcli.format.version import READS
+
+    expected = f"hubcli {hubcli.__version__} (writes format {hubcli.FORMAT_VERSION}; reads {READS})"
+    assert run.stdout == expected + "\n" and "1.0, 1.1" in READS
 
 
 def test_create_create_tensor_append(tmp_path, corpus):
@@ -31,7 +36,10 @@ def test_create_create_tensor_append(tmp_path, corpus):
     }
     sources = [str(corpus["h264_open_gop"]), str(corpus["vp9_mkv"])]
     run = hubcli_run("append", str(ds), "clips", *sources, "--json")
-    assert run.code == 0 and run.stderr == ""  # no progress bar: stderr is not a terminal
+    # stderr is not a terminal: progress is one JSON line per file, never a bar.
+    assert run.code == 0
+    progress = [json.loads(line)["progress"] for line in run.stderr.splitlines()]
+    assert [(p["file"], p["name"]) for p in progress] == [(1, sources[0]), (2, sources[1])]
     expected_bytes = sum(corpus[n].stat().st_size for n in ("h264_open_gop", "vp9_mkv"))
     assert run.json() == {
         "tensor": "clips",
@@ -45,7 +53,7 @@ def test_create_create_tensor_append(tmp_path, corpus):
     human = hubcli_run("append", str(ds), "clips", sources[0])
     assert (
         human.code == 0
-        and human.stdout.startswith("appended 1 samples (")
+        and human.stdout.startswith("appended 1 sample (")
         and "now has 3" in human.stdout
     )
 

@@ -51,7 +51,7 @@ def target(tmp_path):
 def test_progress_on_a_terminal(target, corpus):
     stdout, terminal = _append_on_a_terminal(target, corpus["h264_bframes"])
     assert "appending" in terminal
-    assert stdout.startswith("appended 1 samples")  # results stay on stdout
+    assert stdout.startswith("appended 1 sample (")  # results stay on stdout
 
 
 def test_quiet_has_no_progress(target, corpus):

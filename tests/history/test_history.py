@@ -14,7 +14,7 @@ import pytest
 import hubcli
 from clirun import assert_user_error, hubcli_run
 from helpers import content, metadata_bytes, snapshot
-from hubcli.errors import ReadOnlyError, VersionError
+from hubcli.errors import HubcliWarning, ReadOnlyError, VersionError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -201,7 +201,8 @@ def test_old_formats_read_identically_and_upgrade_on_write(tmp_path, clips, clip
                 assert hashes == clip_hashes[str(FIXTURES / "clips" / Path(filename).name)]
         assert snapshot(root) == before  # reading wrote nothing
         version = ds.version
-        ds.videos.append(clips[0])
+        with pytest.warns(HubcliWarning, match=f"upgraded {root} to format 1.2"):
+            ds.videos.append(clips[0])
         again = hubcli.load(root)
         assert again.manifest.format_version == "1.2" and again.version == version + 1
         upgraded = content(again)

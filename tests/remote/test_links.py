@@ -270,14 +270,16 @@ def test_managed_keys_across_processes(tmp_path, config_home, corpus, s3, oracle
     assert [frame_hash(f) for f in np.load(out)] == [expected[5], expected[50]]
     info = hubcli_run("info", ds, "links[0]", "--json", env=env).json()
     assert info["url"] == f"s3://{bucket}/private/hevc.mp4" and info["creds_key"] == "LAKE"
-    # Populating an unmanaged key from the shell would be lost: refused.
+    # Secrets of an unmanaged key given in the shell would end with the command: the
+    # key is made managed first (one commit), and the output says so.
     hubcli_run("creds", "add", ds, "TEMP", env=env)
-    refused = hubcli_run(
-        "creds", "populate", ds, "TEMP", "--env", env={**env, "AWS_ACCESS_KEY_ID": "x"}
-    )
-    assert_user_error(refused, "creds key 'TEMP' is not managed")
+    managed = hubcli_run("creds", "populate", ds, "TEMP", "--file", str(creds_file), env=env)
+    assert managed.code == 0, managed.stderr
+    assert "made creds key 'TEMP' managed" in managed.stdout
+    temp = hubcli_run("creds", "list", ds, "--json", env=env).json()["keys"][1]
+    assert temp["name"] == "TEMP" and temp["managed"] and temp["populated"]
     # The secret is nowhere in the dataset or in anything printed.
-    everything = [*runs, listing, export, refused]
+    everything = [*runs, listing, export, managed]
     assert all(S3_SECRET not in r.stdout + r.stderr for r in everything)
     files = [p for p in (tmp_path / "ds").rglob("*") if p.is_file()]
     assert files and all(S3_SECRET.encode() not in p.read_bytes() for p in files)

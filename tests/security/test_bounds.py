@@ -221,8 +221,10 @@ def test_json_of_a_crafted_dataset_is_json(good_root, tmp_path):
         run = hubcli_run(*args)
         if run.code == 0:
             json.loads(run.stdout)  # never NaN / Infinity
-        else:
-            assert_user_error(run, "fps")
+        else:  # refused as corrupt: one strict JSON error line (--json)
+            assert run.code == 1 and run.stdout == "", run.stderr
+            error = json.loads(run.stderr)["error"]
+            assert "fps" in error["message"] and error["type"] == "CorruptDatasetError"
 
 
 def _with_version(good_root, tmp_path, version):

@@ -2,16 +2,19 @@
 
 Two uses:
 
-* ``scripts/bench.py`` imports this module (in ``.venv``) for the harness and the PyAV
-  peers, which run in its own process.
-* Run as a script under ``.bench-venv/bin/python`` it serves the peers that need torch
-  (TorchCodec, decord): it reads one JSON list of requests per line on stdin and writes
-  one JSON list of results per line on stdout. Nothing else ever reaches stdout (the
-  C libraries' chatter is sent to stderr).
+* The benchmark (``python -m benchmarks``, in ``.venv``) imports this module for the
+  harness and the PyAV peers, which run in its own process.
+* Run as ``.bench-venv/bin/python -m benchmarks.peers_venv`` from the repository root,
+  it serves the peers that need torch (TorchCodec, decord): it reads one JSON list of
+  requests per line on stdin and writes one JSON list of replies per line on stdout.
+  Nothing else ever reaches stdout (the C libraries' chatter is sent to stderr).
 
-Every result carries the per-run wall times in ms (``time.perf_counter``) and the
-sha256 of each returned frame as contiguous ``uint8`` RGB ``(H, W, 3)`` bytes, so
-bench.py checks accuracy against its own oracle in its own process.
+It imports nothing of hubcli and no PyAV at import time (that interpreter has
+neither); only numpy and ``testkit.frames``, the one frame hash.
+
+Every reply carries the per-run wall times in ms (``time.perf_counter``) and the hash
+of each returned frame (``testkit.frames.frame_hash``), so the benchmark checks
+accuracy against its own oracle in its own process.
 
 A *call* is ``{"frames": [k, ...]}`` (one call, any order, repeats allowed) or
 ``{"slice": [start, stop, step]}``. Each peer answers it with its natural API.
@@ -21,25 +24,84 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import os
 import sys
 import time
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import numpy as np
 
-# --- helpers shared with bench.py ----------------------------------------------------
+from testkit.frames import frame_hash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
-def frame_hash(rgb: np.ndarray) -> str:
-    """sha256 (first 32 hex digits) of one frame as contiguous uint8 HWC bytes."""
-    return hashlib.sha256(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()).hexdigest()[:32]
+class Call(TypedDict, total=False):
+    frames: list[int]
+    slice: list[int]  # start, stop, step
 
 
-def call_frames(call: dict[str, Any]) -> list[int]:
+class Request(TypedDict, total=False):
+    """One request; which keys an op reads is said where it is handled."""
+
+    op: str  # open_info, frames, probe, open, read, close, loop, versions, trim
+    peer: str
+    threads: int
+    source: str
+    runs: list[list[Call]]  # open_info/frames: runs, each a list of calls timed together
+    warmup: Call | None
+    min_runs: int
+    max_seconds: float
+    hash_first_only: bool
+    prefault_bytes: int
+    probes: list[int]  # probe: frame numbers, and the oracle's frames around them
+    oracle: str
+    oracle_index: list[int]
+    one_call: bool
+    handle: int | str  # read/close: an open source
+    call: Call
+    info: bool
+    venv: bool  # run in the peers' process whatever the peer
+    sources: list[str]  # loop: W9's parameters
+    reads: int
+    seed: int
+    clip: int
+    every: int
+    workers: int
+
+
+class Reply(TypedDict, total=False):
+    error: str
+    times_ms: list[float]
+    cpu_ms: list[float]
+    hashes: list[list[list[str]]]  # per run, per call, per frame
+    info: list[int] | None
+    handle: int | str
+    ms: float
+    read_hashes: list[str]
+    probes: list[dict[str, Any]]  # frame, hash, mad (to oracle frames k-1, k, k+1)
+    workers: list[dict[str, Any]]  # loop: reads, seconds, rss samples per worker
+    versions: dict[str, str]
+
+
+class Reader(Protocol):
+    """What the harness needs of a peer; ``handle`` is whatever ``open`` returned."""
+
+    @property
+    def name(self) -> str: ...
+    def open(self, source: str) -> Any: ...
+    def info(self, handle: Any) -> list[int]: ...
+    def frames(self, handle: Any, call: Call) -> Any: ...
+    def close(self, handle: Any) -> None: ...
+
+
+# --- helpers shared with the benchmark's process -------------------------------------
+
+
+def call_frames(call: Call) -> list[int]:
     """The frame numbers a call asks for, in the order it returns them."""
     if "slice" in call:
         return list(range(*call["slice"]))
@@ -57,8 +119,8 @@ def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return total / a.size
 
 
-#: glibc malloc settings for the timed processes (bench.py sets them, see there):
-#: large blocks come from the heap and freed memory is kept for the next call.
+#: glibc malloc settings for the timed processes (the benchmark sets them, see
+#: ``benchmarks.cli``): large blocks come from the heap and freed memory is kept.
 MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"
 
 
@@ -78,9 +140,14 @@ def rss_bytes() -> int:
 # --- PyAV peers (what Hub did; and plain sequential decoding) ------------------------
 
 
-def _av_threads(stream: Any, threads: int) -> None:
+def _open_av(source: str, threads: int) -> Any:
+    import av  # not at import time: the peers' venv has no PyAV
+
+    container = av.open(source)
+    stream = container.streams.video[0]
     stream.codec_context.thread_count = threads
     stream.thread_type = "AUTO" if threads != 1 else "SLICE"
+    return container
 
 
 def _av_info(container: Any) -> list[int]:
@@ -102,20 +169,13 @@ class PyAVSeek:
     def __init__(self, threads: int) -> None:
         self.threads = threads
 
-    def _open(self, source: str) -> Any:
-        import av
-
-        container = av.open(source)
-        _av_threads(container.streams.video[0], self.threads)
-        return container
-
     def open(self, source: str) -> Any:
-        return {"source": source, "container": self._open(source), "eof": False}
+        return {"source": source, "container": _open_av(source, self.threads), "eof": False}
 
     def info(self, handle: Any) -> list[int]:
         return _av_info(handle["container"])
 
-    def frames(self, handle: Any, call: dict[str, Any]) -> list[np.ndarray]:
+    def frames(self, handle: Any, call: Call) -> list[np.ndarray]:
         if "slice" in call:
             wanted = list(range(*call["slice"]))
             got = self._decode_from(handle, wanted)
@@ -125,7 +185,8 @@ class PyAVSeek:
     def _decode_from(self, handle: Any, wanted: list[int]) -> dict[int, np.ndarray]:
         if handle["eof"]:
             handle["container"].close()
-            handle["container"], handle["eof"] = self._open(handle["source"]), False
+            handle["container"] = _open_av(handle["source"], self.threads)
+            handle["eof"] = False
         container = handle["container"]
         stream = container.streams.video[0]
         start = stream.start_time if stream.start_time is not None else 0
@@ -133,28 +194,35 @@ class PyAVSeek:
         tick = 1 / (Fraction(stream.average_rate) * stream.time_base)
         target = start + round(min(wanted) * tick)
         container.seek(target, backward=True, any_frame=False, stream=stream)
-        # As Hub did: the first picture shown at or after a frame's pts is taken to be
-        # that frame (when the seek lands after it, e.g. on an open GOP's keyframe, this
-        # is a later frame: W8 counts it wrong).
-        pending = sorted(set(wanted))
-        got: dict[int, np.ndarray] = {}
         handle["eof"] = True
-        for frame in container.decode(stream):
-            if frame.pts is None or round((frame.pts - start) / tick) < pending[0]:
-                continue
-            k = round((frame.pts - start) / tick)
-            rgb = frame.to_ndarray(format="rgb24")
-            while pending and pending[0] <= k:
-                got[pending.pop(0)] = rgb
-            if not pending:
-                handle["eof"] = False
-                break
-        if pending:  # the file ended first
-            raise IndexError(f"frame {pending[0]} not found after seeking")
+        got = _take_shown(container.decode(stream), sorted(set(wanted)), start, tick)
+        handle["eof"] = len(got) < len(set(wanted))
+        if handle["eof"]:  # the file ended first
+            missing = min(set(wanted) - set(got))
+            raise IndexError(f"frame {missing} not found after seeking")
         return got
 
     def close(self, handle: Any) -> None:
         handle["container"].close()
+
+
+def _take_shown(
+    decoded: Any, pending: list[int], start: int, tick: Fraction
+) -> dict[int, np.ndarray]:
+    """As Hub did: the first picture shown at or after a frame's pts is taken to be that
+    frame (when the seek lands after it, e.g. on an open GOP's keyframe, this is a
+    later frame: W8 counts it wrong). Stops once every pending frame is found."""
+    got: dict[int, np.ndarray] = {}
+    for frame in decoded:
+        if frame.pts is None or round((frame.pts - start) / tick) < pending[0]:
+            continue
+        k = round((frame.pts - start) / tick)
+        rgb = frame.to_ndarray(format="rgb24")
+        while pending and pending[0] <= k:
+            got[pending.pop(0)] = rgb
+        if not pending:
+            break
+    return got
 
 
 class PyAVSequential:
@@ -168,23 +236,16 @@ class PyAVSequential:
         self.threads = threads
 
     def open(self, source: str) -> Any:
-        return {"source": source, "container": self._open(source)}
-
-    def _open(self, source: str) -> Any:
-        import av
-
-        container = av.open(source)
-        _av_threads(container.streams.video[0], self.threads)
-        return container
+        return {"source": source, "container": _open_av(source, self.threads)}
 
     def info(self, handle: Any) -> list[int]:
         return _av_info(handle["container"])
 
-    def frames(self, handle: Any, call: dict[str, Any]) -> list[np.ndarray]:
+    def frames(self, handle: Any, call: Call) -> list[np.ndarray]:
         wanted = call_frames(call)
         if handle.get("used"):  # decode from the start again: a fresh demuxer and decoder
             handle["container"].close()
-            handle["container"] = self._open(handle["source"])
+            handle["container"] = _open_av(handle["source"], self.threads)
         handle["used"] = True
         container = handle["container"]
         need, last = set(wanted), max(wanted)
@@ -200,7 +261,7 @@ class PyAVSequential:
         handle["container"].close()
 
 
-# --- TorchCodec and decord (the peer venv) -------------------------------------------
+# --- TorchCodec and decord (the peers' venv) -----------------------------------------
 
 
 class TorchCodecPeer:
@@ -222,7 +283,7 @@ class TorchCodecPeer:
         m = decoder.metadata
         return [int(m.num_frames), int(m.height), int(m.width)]
 
-    def frames(self, decoder: Any, call: dict[str, Any]) -> Any:
+    def frames(self, decoder: Any, call: Call) -> Any:
         if "slice" in call:
             return decoder.get_frames_in_range(*call["slice"]).data
         return decoder.get_frames_at(indices=call["frames"]).data
@@ -253,38 +314,39 @@ class DecordPeer:
         h, w, _ = reader[0].shape
         return [len(reader), int(h), int(w)]
 
-    def frames(self, reader: Any, call: dict[str, Any]) -> Any:
+    def frames(self, reader: Any, call: Call) -> Any:
         return reader.get_batch(call_frames(call)).asnumpy()
 
     def close(self, reader: Any) -> None:
         del reader
 
 
-def make_peer(name: str, threads: int) -> Any:
-    if name == "pyav-seek":
-        return PyAVSeek(threads)
-    if name == "pyav-seq":
-        return PyAVSequential(threads)
-    if name == "torchcodec-exact":
-        return TorchCodecPeer("exact", threads)
-    if name == "torchcodec-approx":
-        return TorchCodecPeer("approximate", threads)
-    if name == "decord":
-        return DecordPeer(threads)
-    raise ValueError(f"unknown peer {name!r}")
+#: Every peer this module can make, by name, from its thread count.
+MAKERS: dict[str, Callable[[int], Reader]] = {
+    "pyav-seek": PyAVSeek,
+    "pyav-seq": PyAVSequential,
+    "torchcodec-exact": lambda threads: TorchCodecPeer("exact", threads),
+    "torchcodec-approx": lambda threads: TorchCodecPeer("approximate", threads),
+    "decord": DecordPeer,
+}
 
 
-def as_frames(peer: Any, out: Any) -> list[np.ndarray]:
+def make_peer(name: str, threads: int) -> Reader:
+    if name not in MAKERS:
+        raise ValueError(f"unknown peer {name!r}")
+    return MAKERS[name](threads)
+
+
+def as_frames(peer: Reader, out: Any) -> list[np.ndarray]:
     """A peer's answer as a list of HWC uint8 frames (views where possible)."""
-    if hasattr(peer, "to_hwc"):
-        return peer.to_hwc(out)
-    return list(out)
+    to_hwc = getattr(peer, "to_hwc", None)
+    return list(to_hwc(out)) if to_hwc is not None else list(out)
 
 
-# --- the harness -----------------------------------------------------------------------
+# --- the harness ---------------------------------------------------------------------
 
 
-def bench(peer: Any, req: dict[str, Any]) -> dict[str, Any]:
+def bench(peer: Reader, req: Request) -> Reply:
     """Time one workload: ``req["runs"]`` is a list of runs, each a list of calls.
 
     ``op == "open_info"``: each run opens the source and reads (frames, height, width).
@@ -293,53 +355,71 @@ def bench(peer: Any, req: dict[str, Any]) -> dict[str, Any]:
     once ``max_seconds`` are spent and ``min_runs`` are done. Hashes of the frames of
     every run (only the first when ``hash_first_only``) are returned.
     """
-    source, runs = req["source"], req["runs"]
-    min_runs, max_seconds = req.get("min_runs", 3), req.get("max_seconds", 1e9)
-    times: list[float] = []
-    cpu: list[float] = []
-    hashes: list[list[list[str]]] = []
-    result: dict[str, Any] = {"times_ms": times, "cpu_ms": cpu, "hashes": hashes}
-    spent = time.perf_counter()
     if req["op"] == "open_info":
-        handle = peer.open(source)  # warm-up
-        result["info"] = peer.info(handle)
+        return _bench_open(peer, req)
+    return _bench_frames(peer, req)
+
+
+class _Budget:
+    """When a cell may stop: ``min_runs`` done and ``max_seconds`` spent."""
+
+    def __init__(self, req: Request) -> None:
+        self.min_runs = req.get("min_runs", 3)
+        self.max_seconds = req.get("max_seconds", 1e9)
+        self.started = time.perf_counter()
+
+    def spent(self, runs: int) -> bool:
+        elapsed = time.perf_counter() - self.started
+        return runs >= self.min_runs and elapsed > self.max_seconds
+
+
+def _bench_open(peer: Reader, req: Request) -> Reply:
+    reply: Reply = {"times_ms": [], "cpu_ms": [], "hashes": []}
+    budget = _Budget(req)
+    handle = peer.open(req["source"])  # warm-up
+    reply["info"] = peer.info(handle)
+    peer.close(handle)
+    for _ in req["runs"]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        handle = peer.open(req["source"])
+        info = peer.info(handle)
+        reply["times_ms"].append((time.perf_counter() - t0) * 1e3)
+        reply["cpu_ms"].append((time.process_time() - c0) * 1e3)
         peer.close(handle)
-        for _ in runs:
-            c0, t0 = time.process_time(), time.perf_counter()
-            handle = peer.open(source)
-            info = peer.info(handle)
-            times.append((time.perf_counter() - t0) * 1e3)
-            cpu.append((time.process_time() - c0) * 1e3)
-            peer.close(handle)
-            result["info"] = info
-            if len(times) >= min_runs and time.perf_counter() - spent > max_seconds:
-                break
-        return result
-    handle = peer.open(source)
+        reply["info"] = info
+        if budget.spent(len(reply["times_ms"])):
+            break
+    return reply
+
+
+def _bench_frames(peer: Reader, req: Request) -> Reply:
+    reply: Reply = {"times_ms": [], "cpu_ms": [], "hashes": []}
+    budget = _Budget(req)
+    handle = peer.open(req["source"])
     try:
         if req.get("warmup"):
-            out = peer.frames(handle, req["warmup"])
+            out = peer.frames(handle, req["warmup"] or {})
             del out
         if req.get("prefault_bytes"):  # fault in, then free, the memory the output needs
             block = np.ones(int(req["prefault_bytes"]), dtype=np.uint8)
             del block
-        for n, run in enumerate(runs):
+        for n, run in enumerate(req["runs"]):
             c0, t0 = time.process_time(), time.perf_counter()
             outs = [peer.frames(handle, call) for call in run]
-            times.append((time.perf_counter() - t0) * 1e3)
-            cpu.append((time.process_time() - c0) * 1e3)
+            reply["times_ms"].append((time.perf_counter() - t0) * 1e3)
+            reply["cpu_ms"].append((time.process_time() - c0) * 1e3)
             if n == 0 or not req.get("hash_first_only"):
-                hashes.append([[frame_hash(f) for f in as_frames(peer, o)] for o in outs])
+                reply["hashes"].append([[frame_hash(f) for f in as_frames(peer, o)] for o in outs])
             del outs
             gc.collect()
-            if len(times) >= min_runs and time.perf_counter() - spent > max_seconds:
+            if budget.spent(len(reply["times_ms"])):
                 break
     finally:
         peer.close(handle)
-    return result
+    return reply
 
 
-def probe(peer: Any, req: dict[str, Any]) -> dict[str, Any]:
+def probe(peer: Reader, req: Request) -> Reply:
     """W8: each probe frame in its own call (or all in one call with ``one_call``);
     for each, its hash and its mean absolute difference to oracle frames k-1, k, k+1
     (``req["oracle"]``: an .npy of oracle frames, ``req["oracle_index"]`` their numbers)."""
@@ -367,7 +447,7 @@ def probe(peer: Any, req: dict[str, Any]) -> dict[str, Any]:
 
 
 def loop(
-    peer: Any, sources: list[str], reads: int, seed: int, clip: int, every: int
+    peer: Reader, sources: list[str], reads: int, seed: int, clip: int, every: int
 ) -> dict[str, Any]:
     """W9, one worker: ``reads`` times, a random source and a random ``clip``-frame run of
     it (sources stay open, as a dataset object or a cached decoder would). RSS is sampled
@@ -394,15 +474,31 @@ def loop(
 
 
 def loop_worker(name: str, threads: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One W9 worker process (spawned: a top-level function it can import)."""
     return loop(make_peer(name, threads), **kwargs)
 
 
-def parallel_loops(worker: Any, name: str, threads: int, workers: int, **kw: Any) -> Any:
-    """Run ``worker(name, threads, kwargs)`` in ``workers`` fresh (spawned) processes,
-    each with its own seed and an equal share of the reads."""
+def loop_kwargs(req: Request) -> dict[str, Any]:
+    """loop()'s keyword arguments from a W9 request."""
+    return {
+        "sources": req["sources"],
+        "reads": req["reads"],
+        "seed": req["seed"],
+        "clip": req["clip"],
+        "every": req["every"],
+    }
+
+
+def parallel_loops(
+    worker: Callable[[str, int, dict[str, Any]], dict[str, Any]], req: Request
+) -> list[dict[str, Any]]:
+    """Run ``worker(peer, threads, kwargs)`` in ``req["workers"]`` fresh (spawned)
+    processes, each with its own seed and an equal share of the reads."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    kw = loop_kwargs(req)
+    workers = req["workers"]
     share = kw.pop("reads") // workers
     ctx = multiprocessing.get_context("spawn")
     # The workers run with glibc's default malloc, as a training job's would.
@@ -410,7 +506,12 @@ def parallel_loops(worker: Any, name: str, threads: int, workers: int, **kw: Any
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [
-                pool.submit(worker, name, threads, {**kw, "reads": share, "seed": kw["seed"] + n})
+                pool.submit(
+                    worker,
+                    req["peer"],
+                    req["threads"],
+                    {**kw, "reads": share, "seed": kw["seed"] + n},
+                )
                 for n in range(workers)
             ]
             return [f.result() for f in futures]
@@ -420,44 +521,45 @@ def parallel_loops(worker: Any, name: str, threads: int, workers: int, **kw: Any
 
 
 class Handles:
-    """Open sources kept between requests (W7: the proxy's log is reset between them)."""
+    """Open sources kept between requests (W7: the proxy's log is taken between them)."""
 
     def __init__(self) -> None:
-        self.items: dict[int, tuple[Any, Any]] = {}
+        self.items: dict[int, tuple[Reader, Any]] = {}
         self.next = 0
 
-    def open(self, req: dict[str, Any]) -> dict[str, Any]:
-        peer = make_peer(req["peer"], req["threads"])
+    def add(self, peer: Reader, handle: Any) -> int:
+        self.next += 1
+        self.items[self.next] = (peer, handle)
+        return self.next
+
+    def open(self, req: Request, peer: Reader) -> Reply:
         t0 = time.perf_counter()
         handle = peer.open(req["source"])
         info = peer.info(handle) if req.get("info") else None
         ms = (time.perf_counter() - t0) * 1e3
-        self.next += 1
-        self.items[self.next] = (peer, handle)
-        return {"handle": self.next, "ms": ms, "info": info}
+        return {"handle": self.add(peer, handle), "ms": ms, "info": info}
 
-    def read(self, req: dict[str, Any]) -> dict[str, Any]:
-        peer, handle = self.items[req["handle"]]
+    def read(self, req: Request) -> Reply:
+        peer, handle = self.items[int(req["handle"])]
         t0 = time.perf_counter()
         out = peer.frames(handle, req["call"])
         ms = (time.perf_counter() - t0) * 1e3
-        return {"ms": ms, "hashes": [frame_hash(f) for f in as_frames(peer, out)]}
+        return {"ms": ms, "read_hashes": [frame_hash(f) for f in as_frames(peer, out)]}
 
-    def close(self, req: dict[str, Any]) -> dict[str, Any]:
-        peer, handle = self.items.pop(req["handle"])
+    def close(self, req: Request) -> Reply:
+        peer, handle = self.items.pop(int(req["handle"]))
         peer.close(handle)
         return {}
 
 
-def versions() -> dict[str, Any]:
-    out: dict[str, Any] = {"python": sys.version.split()[0]}
-    try:
+def versions() -> dict[str, str]:
+    """The versions of this interpreter and of the peers' libraries it can import."""
+    out: dict[str, str] = {"python": sys.version.split()[0]}
+    with contextlib.suppress(ImportError):
         import torch
 
         out["torch"] = torch.__version__
-    except ImportError:
-        pass
-    try:
+    with contextlib.suppress(ImportError):
         import torchcodec
 
         out["torchcodec"] = torchcodec.__version__
@@ -466,55 +568,55 @@ def versions() -> dict[str, Any]:
 
             libs = get_ffmpeg_library_versions()
             out["torchcodec_ffmpeg"] = libs.get("ffmpeg_version") or str(libs)
-    except ImportError:
-        pass
-    try:
+    with contextlib.suppress(ImportError):
         import decord
 
         out["decord"] = decord.__version__
-    except ImportError:
-        pass
     return out
 
 
-def handle_request(req: dict[str, Any], handles: Handles, peers: Any = make_peer) -> dict[str, Any]:
-    """Run one request; failures become ``{"error": ...}`` so one peer's crash on one
-    file costs only that cell."""
+def handle_request(
+    req: Request, handles: Handles, peers: Callable[[str, int], Reader] = make_peer
+) -> Reply:
+    """Run one request; a failure becomes ``{"error": ...}`` so that one peer's crash on
+    one file costs only that cell."""
     try:
-        op = req["op"]
-        if op == "versions":
-            return versions()
-        if op == "trim":
-            trim_memory()
-            return {}
-        if op == "open":
-            return handles.open(req)
-        if op == "read":
-            return handles.read(req)
-        if op == "close":
-            return handles.close(req)
-        if op == "loop":
-            kw = {k: req[k] for k in ("sources", "reads", "seed", "clip", "every")}
-            workers = parallel_loops(loop_worker, req["peer"], req["threads"], req["workers"], **kw)
-            return {"workers": workers}
-        peer = peers(req["peer"], req["threads"])
-        if op == "probe":
-            return probe(peer, req)
-        return bench(peer, req)
+        return _dispatch(req, handles, peers)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {str(exc).strip()[:300]}"}
 
 
+def _dispatch(req: Request, handles: Handles, peers: Callable[[str, int], Reader]) -> Reply:
+    op = req["op"]
+    if op == "versions":
+        return {"versions": versions()}
+    if op == "trim":
+        trim_memory()
+        return {}
+    if op == "read":
+        return handles.read(req)
+    if op == "close":
+        return handles.close(req)
+    if op == "loop":
+        return {"workers": parallel_loops(loop_worker, req)}
+    peer = peers(req["peer"], req["threads"])
+    if op == "open":
+        return handles.open(req, peer)
+    if op == "probe":
+        return probe(peer, req)
+    return bench(peer, req)
+
+
 def serve() -> None:
-    """One JSON list of requests per stdin line -> one JSON list of results per line."""
+    """One JSON list of requests per stdin line -> one JSON list of replies per line."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed (C libraries included) goes to stderr
     handles = Handles()
     for line in sys.stdin:
         if not line.strip():
             continue
-        results = [handle_request(req, handles) for req in json.loads(line)]
-        out.write(json.dumps(results) + "\n")
+        replies = [handle_request(req, handles) for req in json.loads(line)]
+        out.write(json.dumps(replies) + "\n")
         out.flush()
 
 
