@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import logging
@@ -123,6 +124,11 @@ def parse_args(argv: list[str]) -> Config:
         type=Path,
         help="W10's figures from a scripts/bench_history.py run, instead of running W10",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the report at OUTPUT and replace only the sections of the workloads run",
+    )
     args = parser.parse_args(argv)
     try:
         workloads = parse_workloads(args.workloads)
@@ -140,6 +146,7 @@ def parse_args(argv: list[str]) -> Config:
         no_peers=args.no_peers,
         argv=tuple(argv),
         history_json=args.history_json,
+        merge=args.merge,
     )
 
 
@@ -168,6 +175,8 @@ def main() -> None:
             log(f"{PEER_PYTHON} is missing: TorchCodec and decord are skipped")
             log("(scripts/bench.sh makes it)")
         report = run(cfg, log)
+        if cfg.merge:
+            report = merged(cfg.out, report)
         write_report(report, cfg.out)
         log(f"wrote {cfg.out}.md and {cfg.out}.json in {report.meta.seconds} s")
 
@@ -188,6 +197,23 @@ def run(cfg: Config, log: Log) -> Report:
     _finish_meta(report.meta, prepared, started)
     report.targets = targets(report)
     return report
+
+
+def merged(out: Path, new: Report) -> Report:
+    """The report at ``out`` with the sections ``new`` has replaced by ``new``'s, and
+    its targets computed again; the head says which sections came from which run."""
+    old = from_json(Report, json.loads(out.with_suffix(".json").read_text()))
+    replaced = [
+        f.name
+        for f in dataclasses.fields(Report)
+        if f.name not in ("meta", "targets") and getattr(new, f.name) is not None
+    ]
+    for name in replaced:
+        setattr(old, name, getattr(new, name))
+    note = f"{', '.join(replaced)}: `{new.meta.command.strip()}` on {new.meta.date}"
+    old.meta.merged = [*(old.meta.merged or []), note]
+    old.targets = targets(old)
+    return old
 
 
 def _prepare(cfg: Config, log: Log) -> list[Prepared]:

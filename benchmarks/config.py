@@ -56,6 +56,7 @@ class Config:
     no_peers: bool  # TorchCodec and decord are left out
     argv: tuple[str, ...]  # the command line's arguments, as the report records them
     history_json: Path | None = None  # W10's figures from an earlier run, instead of running it
+    merge: bool = False  # this run's workloads replace theirs in the report at OUT
 
     @property
     def use_venv(self) -> bool:

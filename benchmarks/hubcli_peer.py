@@ -1,7 +1,7 @@
 """hubcli as a peer, and everything the benchmark asks of hubcli beyond its public API.
 
-What reaches into hubcli's internals (its decoder thread count, a sample's chunk and
-frame table) is here and nowhere else, so that a change inside hubcli is mended in one
+What reaches into hubcli's internals (a sample's chunk and frame table, the decoder
+it opens) is here and nowhere else, so that a change inside hubcli is mended in one
 place.
 """
 
@@ -22,36 +22,22 @@ if TYPE_CHECKING:
     from benchmarks.peers_venv import Call
     from hubcli.format.frames import FrameTable
 
-_CONVERT_DEFAULT = getattr(hub_decode, "CONVERT_THREADS", None)
-
 
 def set_hubcli_threads(threads: int) -> None:
-    """hubcli's thread count. Uses a public knob if hubcli has one; otherwise the module
-    constants: ``DECODER_THREADS`` (and the default of ``open_decoder``, bound when it
-    was defined) and, where it exists, ``CONVERT_THREADS`` (swscale threads of the RGB
-    conversion): at a fixed count both get it, so hubcli uses no more threads than its
-    peers; at 0 (automatic) the conversion keeps hubcli's default."""
-    for owner in (hubcli, hub_decode):
-        knob = getattr(owner, "set_decoder_threads", None)
-        if callable(knob):
-            knob(threads)
-            return
-    hub_decode.DECODER_THREADS = threads
-    fn: Any = hub_decode.open_decoder
-    defaults: tuple[Any, ...] = fn.__defaults__ or ()
-    if len(defaults) == 1 and isinstance(defaults[0], int):
-        fn.__defaults__ = (threads,)
-    if _CONVERT_DEFAULT is not None:
-        hub_decode.CONVERT_THREADS = threads or _CONVERT_DEFAULT
+    """hubcli's thread counts, through ``hubcli.config``: at a fixed count the decoder
+    and the RGB conversion (swscale) both get it, so hubcli uses no more threads than
+    its peers; at 0 (automatic) each takes hubcli's own choice."""
+    hubcli.config.decoder_threads = threads
+    hubcli.config.convert_threads = threads
 
 
 def threads_in_effect(ds: hubcli.Dataset) -> ThreadCheck:
     """The thread_count a decoder hubcli opens now gets (to check the knob works), and
     the conversion threads."""
-    record = ds.videos.reader().locate(0).record
+    record = ds.videos[0].record()
     return ThreadCheck(
         decoder=int(hub_decode.open_decoder(record.codec).thread_count),
-        convert=getattr(hub_decode, "CONVERT_THREADS", None),
+        convert=hubcli.config.convert_threads,
     )
 
 

@@ -114,6 +114,7 @@ def _head(meta: Meta) -> list[str]:
         f"Written by `{meta.command.strip()}` ({meta.mode} mode, {meta.seconds / 60:.0f} min) "
         f"on {meta.date}. Every number is in [benchmarks.json](benchmarks.json); the "
         f"method is in {METHOD_SOURCE} and at the end of this page.",
+        *(f"Sections run again later: {note}." for note in meta.merged or []),
         "",
         "## Machine and versions",
         "",
@@ -472,11 +473,12 @@ def _labels_md(r: LabelsResult | None) -> list[str]:
         "## Label tensors (issue #17)",
         "",
         "Median ms; each hubcli read on a freshly loaded local dataset (value cache cold; "
-        f"`hubcli.load` itself took {r.load_ms:.1f} ms and is not included), its runs "
-        "interleaved with its peer's.",
+        f"`hubcli.load` itself took {r.load_ms:.1f} ms and is not included). Runs go in "
+        "rounds, one of hubcli and one of its peer back to back; the ratios are the "
+        "medians of the rounds' ratios (wall time, and the process's CPU time).",
         "",
-        "| what | hubcli ms | peer | peer ms | ratio | runs |",
-        "|---|---|---|---|---|---|",
+        "| what | hubcli ms | peer | peer ms | ratio | CPU ratio | runs |",
+        "|---|---|---|---|---|---|---|",
     ]
     for what, peer, v in (
         (f"`ds.labels.numpy()`, {r.count:,} class labels", "`np.load` of the .npy", r.labels),
@@ -486,7 +488,7 @@ def _labels_md(r: LabelsResult | None) -> list[str]:
     ):
         md.append(
             f"| {what} | {_fmt(v.hubcli_ms, 2)} | {peer} | {_fmt(v.peer_ms, 2)} | "
-            f"{v.ratio:.2f}x | {v.runs} |"
+            f"{v.ratio:.2f}x | {v.cpu_ratio:.2f}x | {v.runs} |"
         )
     md += [
         "",

@@ -143,6 +143,8 @@ class Meta:
     versions: Versions
     videos: dict[str, VideoMeta]
     config: RunConfig
+    #: Sections replaced by later partial runs (``--merge``): which, by what, when.
+    merged: list[str] | None = field(default=None, metadata=OMIT)
 
 
 # --- W0-W6: local reads ---------------------------------------------------------------
@@ -420,12 +422,14 @@ class StartupRow:
 
 @dataclass
 class Versus:
-    """hubcli against a peer doing the same work in the same run: median ms of each
-    (runs interleaved) and hubcli's time over the peer's."""
+    """hubcli against a peer doing the same work in the same run, in rounds of one run
+    of each back to back: median ms of each, and the median over the rounds of hubcli's
+    time over the peer's (wall, and CPU time of the process)."""
 
     hubcli_ms: float
     peer_ms: float
     ratio: float
+    cpu_ratio: float
     runs: int
 
 

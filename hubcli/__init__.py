@@ -23,10 +23,10 @@ from hubcli.format.version import FORMAT_VERSION
 
 if TYPE_CHECKING:
     from hubcli.core.dataset import Dataset, dataset, empty, load
-    from hubcli.core.links import LinkSource, link
     from hubcli.core.sample import SamplesView, SampleView
-    from hubcli.core.sources import FileSource, UrlSource, VideoSource, read
+    from hubcli.core.sources import FileSource, LinkSource, UrlSource, VideoSource, link, read
     from hubcli.core.tensor import Tensor
+    from hubcli.settings import config
 
 __version__ = "0.3.0"
 
@@ -36,8 +36,8 @@ _LAZY = {
     "dataset": "hubcli.core.dataset",
     "empty": "hubcli.core.dataset",
     "load": "hubcli.core.dataset",
-    "LinkSource": "hubcli.core.links",
-    "link": "hubcli.core.links",
+    "LinkSource": "hubcli.core.sources",
+    "link": "hubcli.core.sources",
     "SampleView": "hubcli.core.sample",
     "SamplesView": "hubcli.core.sample",
     "FileSource": "hubcli.core.sources",
@@ -45,6 +45,7 @@ _LAZY = {
     "VideoSource": "hubcli.core.sources",
     "read": "hubcli.core.sources",
     "Tensor": "hubcli.core.tensor",
+    "config": "hubcli.settings",
 }
 
 
@@ -73,6 +74,7 @@ __all__ = [
     "UrlSource",
     "VideoSource",
     "__version__",
+    "config",
     "dataset",
     "empty",
     "errors",

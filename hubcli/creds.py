@@ -22,7 +22,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import secrets as _random
 import stat
 import warnings
@@ -32,51 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.errors import CredentialsError, HubcliWarning
+from hubcli.format.names import CREDS_ENV_KEY, CREDS_KEY_RE
+from hubcli.storage.credentials import ENV_FIELDS, SECRET_FIELDS, check_fields, fields_from_env
+from hubcli.storage.credentials import Secrets as Secrets  # re-exported: core uses it
 
-ENV = "ENV"
-KEY_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-#: What a key's secrets may hold: S3's fields and profile, GCS's (or Drive's) token and
-#: project. ``profile`` and ``project`` are not secret, but belong to the key's config.
-FIELDS = (
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "endpoint_url",
-    "region",
-    "profile",
-    "token",
-    "project",
-)
-#: Environment variables ``--env`` captures, and the field each becomes.
-ENV_FIELDS = {
-    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
-    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-    "AWS_SESSION_TOKEN": "aws_session_token",
-    "AWS_ENDPOINT_URL": "endpoint_url",
-    "AWS_DEFAULT_REGION": "region",
-    "HUBCLI_GDRIVE_TOKEN": "token",
-}
-
-
-class Secrets(Mapping[str, str]):
-    """A read-only mapping of credential fields whose repr never shows a value."""
-
-    def __init__(self, fields: Mapping[str, str]) -> None:
-        self._fields = dict(fields)
-
-    def __getitem__(self, key: str) -> str:
-        return self._fields[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def __repr__(self) -> str:
-        return f"Secrets({', '.join(f'{k}=***' for k in self._fields)})"
-
-    __str__ = __repr__
+ENV = CREDS_ENV_KEY
+#: The one rule for key names is the format's (format_spec/links.md).
+KEY_NAME_RE = CREDS_KEY_RE
+#: What a key's secrets may hold (storage/credentials.py lists the fields once).
+FIELDS = SECRET_FIELDS
 
 
 def check_key_name(name: object) -> str:
@@ -92,12 +55,7 @@ def parse_secrets(creds: object, key: str) -> Secrets:
     """Validate a creds dict (as given to ``populate_creds``) without echoing values."""
     if not isinstance(creds, Mapping):
         raise CredentialsError(f"credentials for key {key!r} must be a dict of strings")
-    unknown = sorted(set(creds) - set(FIELDS))
-    if unknown:
-        raise CredentialsError(
-            f"unknown credential field(s) {unknown} for key {key!r}",
-            hint=f"use: {', '.join(FIELDS)}",
-        )
+    check_fields(creds, FIELDS, f"key {key!r}")
     if not all(isinstance(v, str) and v for v in creds.values()):
         raise CredentialsError(f"credential fields for key {key!r} must be non-empty strings")
     if not creds:
@@ -109,7 +67,7 @@ def parse_secrets(creds: object, key: str) -> Secrets:
 
 def secrets_from_env(key: str) -> Secrets:
     """The credential fields set in this process's environment."""
-    found = {field: os.environ[var] for var, field in ENV_FIELDS.items() if os.environ.get(var)}
+    found = fields_from_env()
     if not found:
         raise CredentialsError(
             f"no credentials in the environment for key {key!r}",

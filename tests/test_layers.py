@@ -12,11 +12,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hubcli"
 ORDER = [
     "redaction",
     "errors",
+    "settings",  # hubcli.settings: hubcli.config, read by every layer above
     "format",
     "storage",
     "creds",
     "video",
     "core",
+    "sampling",  # hubcli.sampling: the clip planner, over core
+    "torch",  # hubcli.torch: the PyTorch datasets (the optional torch extra)
     "serve",
     "api",
     "cli",
@@ -25,16 +28,19 @@ ORDER = [
 THIRD_PARTY = {
     "redaction": set(),
     "errors": set(),
+    "settings": set(),
     "format": {"msgpack", "numpy"},
     "storage": {"fsspec"},
     "creds": set(),
     "video": {"av", "numpy"},
     "core": {"numpy"},
+    "sampling": {"numpy"},
+    "torch": {"numpy", "torch"},
     "serve": {"numpy"},
     "api": set(),
     "cli": {"typer", "rich", "numpy"},
 }
-KNOWN_THIRD_PARTY = {"msgpack", "numpy", "fsspec", "av", "typer", "rich", "s3fs", "gcsfs"}
+KNOWN_THIRD_PARTY = {"msgpack", "numpy", "fsspec", "av", "typer", "rich", "s3fs", "gcsfs", "torch"}
 
 
 def _layer(path: Path) -> str:

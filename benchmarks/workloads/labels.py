@@ -61,7 +61,7 @@ class Sizes:
     appends: int  # appends the grown S3 tensor is written in
 
 
-SIZES = {"quick": Sizes(9, 2_000, 1_000, 3, 20), "full": Sizes(31, 20_000, 10_000, 3, 100)}
+SIZES = {"quick": Sizes(9, 2_000, 1_000, 3, 20), "full": Sizes(31, 20_000, 10_000, 3, 50)}
 
 
 def run(bench: Bench) -> LabelsResult:
@@ -152,34 +152,43 @@ def _check(ds_path: Path, labels: np.ndarray, texts: list[str]) -> None:
 
 # --- timing ----------------------------------------------------------------------------
 
-#: One timed run: seconds.
-Timed = Callable[[], float]
+#: One timed run: (wall seconds, CPU seconds of this process).
+Timed = Callable[[], tuple[float, float]]
 
 
 def _versus(runs: int, hub: Timed, peer: Timed) -> Versus:
-    """Medians of ``runs`` interleaved runs of each, after one untimed run of each."""
+    """``runs`` rounds, each a run of hubcli and one of its peer back to back (which
+    goes first alternates), after one untimed run of each. The ratio is the median of
+    the rounds' ratios: the two runs of a round share the machine's load, so that a
+    busy moment of this shared machine (other processes) does not pass for hubcli's."""
     hub()
     peer()
-    hub_s, peer_s = [], []
+    rounds = []
     for k in range(runs):
-        first, second = (hub, peer) if k % 2 == 0 else (peer, hub)
-        a, b = first(), second()
-        hub_s.append(a if first is hub else b)
-        peer_s.append(b if first is hub else a)
-    h, p = statistics.median(hub_s) * 1000, statistics.median(peer_s) * 1000
-    return Versus(hubcli_ms=h, peer_ms=p, ratio=h / p, runs=runs)
+        if k % 2 == 0:
+            h, p = hub(), peer()
+        else:
+            p, h = peer(), hub()
+        rounds.append((h, p))
+    return Versus(
+        hubcli_ms=statistics.median(h[0] for h, _ in rounds) * 1000,
+        peer_ms=statistics.median(p[0] for _, p in rounds) * 1000,
+        ratio=statistics.median(h[0] / p[0] for h, p in rounds),
+        cpu_ratio=statistics.median(h[1] / p[1] for h, p in rounds),
+        runs=runs,
+    )
 
 
-def _timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _timed(call: Callable[[], object]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
     call()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def _cold(ds_path: Path, read: Callable[[hubcli.Dataset], object]) -> Timed:
     """A read of a freshly loaded dataset (nothing cached); the load is not timed."""
 
-    def once() -> float:
+    def once() -> tuple[float, float]:
         ds = hubcli.load(ds_path, read_only=True)
         return _timed(lambda: read(ds))
 
@@ -195,7 +204,7 @@ def _json_lines(path: Path, texts: list[str]) -> Timed:
     with path.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(t, ensure_ascii=False) + "\n" for t in texts)
 
-    def once() -> float:
+    def once() -> tuple[float, float]:
         with path.open(encoding="utf-8") as f:
             return _timed(lambda: [json.loads(line) for line in f])
 
@@ -203,7 +212,7 @@ def _json_lines(path: Path, texts: list[str]) -> Timed:
 
 
 def _load_ms(ds_path: Path, runs: int = 15) -> float:
-    return statistics.median(_timed(lambda: hubcli.load(ds_path)) for _ in range(runs)) * 1000
+    return statistics.median(_timed(lambda: hubcli.load(ds_path))[0] for _ in range(runs)) * 1000
 
 
 def _one_label(ds_path: Path, reads: int) -> list[float]:
@@ -229,13 +238,13 @@ def _rows_append(work: Path, sizes: Sizes, say: Callable[[str], None]) -> Versus
     paths = [clips[k % CLIPS] for k in range(sizes.rows)]
     values = [CLASSES[k % len(CLASSES)] for k in range(sizes.rows)]
 
-    def rows(n: int = sizes.rows) -> float:
+    def rows(n: int = sizes.rows) -> tuple[float, float]:
         ds = hubcli.empty(work / "rows", overwrite=True)
         ds.create_tensor("videos")
         ds.create_tensor("labels", htype="class_label")
         return _timed(lambda: ds.extend({"videos": paths[:n], "labels": values[:n]}))
 
-    def videos(n: int = sizes.rows) -> float:
+    def videos(n: int = sizes.rows) -> tuple[float, float]:
         ds = hubcli.empty(work / "videos", overwrite=True)
         ds.create_tensor("videos")
         return _timed(lambda: ds.videos.extend(paths[:n]))
@@ -306,7 +315,10 @@ def _log(say: Callable[[str], None], r: LabelsResult) -> None:
         ("text numpy() / JSON Lines", r.text_array),
         (f"{r.rows} rows / videos alone", r.rows_append),
     ):
-        say(f"labels {name:28} {v.hubcli_ms:9.2f} ms vs {v.peer_ms:9.2f} ms: {v.ratio:.2f}x")
+        say(
+            f"labels {name:28} {v.hubcli_ms:9.2f} ms vs {v.peer_ms:9.2f} ms: {v.ratio:.2f}x "
+            f"(CPU {v.cpu_ratio:.2f}x)"
+        )
     say(f"labels one label warm: median {r.one_label_us:.1f} us, p90 {r.one_label_p90_us:.1f}")
     for name, s in r.s3.items():
         say(f"labels S3 {name:20} {s.segments} segments: {s.requests} requests after open")

@@ -122,10 +122,7 @@ def _result(ds: hubcli.Dataset, target: Tensor, count: int, nbytes: int) -> dict
 
 def video_sources(ds: hubcli.Dataset, names: list[str], key: str | None) -> list[VideoSource]:
     """Paths and URLs, the URLs read with ``key``'s secrets (None: the environment's)."""
-    creds = None
-    if key is not None:
-        secrets, use_env = ds.secrets_for(key)
-        creds = None if use_env else secrets
+    creds = None if key is None else ds.credentials_for(key)
     return [hubcli.read(s, creds=creds) for s in names]
 
 

@@ -173,6 +173,7 @@ def delete(
     """
     from hubcli.core.sample import SampleView
     from hubcli.core.tensor import Tensor
+    from hubcli.core.value_view import ValuesView, ValueView
 
     ds = open_dataset(dataset, creds_file, read_only=False)
     target = ds.select(selector)
@@ -181,12 +182,17 @@ def delete(
             f"delete takes samples, not a whole tensor: {selector!r}",
             hint="use hubcli delete-tensor to remove a tensor, or select samples: videos[0:3]",
         )
-    if target.rest:
+    if getattr(target, "rest", ()):
         raise SelectorError(
             f"delete removes whole samples, not frames: {selector!r}",
             hint="drop the frame index",
         )
-    indices = [target.index] if isinstance(target, SampleView) else list(target.indices)
+    if isinstance(target, (SampleView, ValueView)):
+        indices = [target.index]
+    elif isinstance(target, ValuesView):
+        indices = [int(p) for p in target.positions]
+    else:
+        indices = list(target.indices)
     tensor = target.tensor
     if indices:
         del tensor[indices]

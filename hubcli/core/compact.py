@@ -23,7 +23,7 @@ from hubcli.format.values import Column, concat
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hubcli.core.reader import SampleReader
+    from hubcli.core.lookup import SampleReader
     from hubcli.core.tree import Tree
     from hubcli.format.manifest import Manifest, TensorMeta
 
@@ -52,6 +52,11 @@ class _Pending:
         return (
             self.header_bytes >= SEGMENT_HEADER_BUDGET or self.table_bytes >= SEGMENT_TABLES_BUDGET
         )
+
+
+def small_segments(tree: Tree) -> int:
+    """How many of the tree's segments are small enough to be merged."""
+    return sum(1 for _, entry in tree.segments() if entry.size < KEEP_SEGMENT_BYTES)
 
 
 def needs_compaction(tree: Tree) -> bool:

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import Change, Plan, Written, commit, now
-from hubcli.core.links import open_link
+from hubcli.core.lookup import ReadCache, SampleReader
+from hubcli.core.packets import ByteSource, open_link
 from hubcli.core.playback import player
-from hubcli.core.reader import ByteSource, ReadCache, SampleReader
 from hubcli.core.tensor import Tensor
 from hubcli.core.value_reader import ColumnCache, ValueReader
 from hubcli.core.values import check_options
@@ -49,6 +49,7 @@ from hubcli.format.manifest import (
 )
 from hubcli.format.selector import parse_selector
 from hubcli.format.values import VALUE_HTYPES
+from hubcli.storage.credentials import Credentials, Source
 from hubcli.storage.local import LocalStore
 from hubcli.storage.resolve import open_store
 
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from hubcli.storage.base import Store
 
 Creds = Mapping[str, Any] | None
+#: A label tensor's small segments are merged when there are this many (so a whole
+#: read costs a few requests however it was appended; issue 17).
+MERGE_VALUES_AFTER = 4
 
 
 class Dataset:
@@ -331,6 +335,7 @@ create_id_tensor
         if reader is None:
             reader = self.reader_of(self.tensor_meta(name))
             if len(self._readers) > 64:
+                self.close()
                 self._readers.clear()
             self._readers[key] = reader
         return reader
@@ -429,9 +434,17 @@ create_id_tensor
         traceback: TracebackType | None,
     ) -> None:
         self.flush()
+        self.close()
 
     def flush(self) -> None:
         """Nothing to do, as in Hub after a write: every write here is already committed."""
+
+    def close(self) -> None:
+        """End the threads that reads keep for the next read (a later read starts them
+        again): leaving ``with hubcli.load(...) as ds:`` does this."""
+        for reader in self._readers.values():
+            if isinstance(reader, SampleReader):
+                reader.close()
 
     def __repr__(self) -> str:
         tensors = ", ".join(f"{t.name}[{t.length}]" for t in self._manifest.tensors)
@@ -546,17 +559,18 @@ create_id_tensor
             key and key.managed and load_managed(self._manifest.dataset_id, self.path, name)
         )
 
-    def secrets_for(self, name: str | None) -> tuple[Mapping[str, Any] | None, bool]:
-        """(secrets, use the environment) for a sample's creds key."""
+    def credentials_for(self, name: str | None) -> Credentials:
+        """The credentials of a sample's creds key: None reads anonymously, ``ENV`` with
+        the environment's, a populated key with its secrets."""
         if name is None:
-            return {}, False
+            return Credentials.anonymous()
         if name == ENV:
-            return None, True
+            return Credentials.environment()
         key = self._known_key(name)
         if name in self._populated:
-            return self._populated[name], False
+            return Credentials.explicit(self._populated[name])
         if key.managed and (stored := load_managed(self._manifest.dataset_id, self.path, name)):
-            return stored, False
+            return Credentials.explicit(stored)
         if not key.managed:
             hint = f"call ds.populate_creds({name!r}, {{...}}) in this process"
             raise CredentialsError(f"creds key {name!r} is not populated", hint=hint)
@@ -567,6 +581,13 @@ create_id_tensor
             hint=f"run: hubcli creds populate {self.path} {name} --env (or --file CREDS.json)",
         )
 
+    def secrets_for(self, name: str | None) -> tuple[Mapping[str, Any] | None, bool]:
+        """:meth:`credentials_for` in its 0.2 shape: (secrets, use the environment)."""
+        creds = self.credentials_for(name)
+        if creds.source is Source.ENVIRONMENT:
+            return None, True
+        return creds.secrets, False
+
     def open_link(self, record: SampleRecord, label: str) -> ByteSource:
         """The bytes of a linked sample, its object's identity checked once per object."""
         assert record.link is not None
@@ -574,7 +595,7 @@ create_id_tensor
         cache_key = (link.url, link.creds_key or "", record.size, link.etag or link.modified or "")
         source = self._links.get(cache_key)
         if source is None:
-            source = open_link(record, label, self.secrets_for)
+            source = open_link(record, label, self.credentials_for)
             self._links[cache_key] = source
         return source
 
@@ -588,6 +609,24 @@ create_id_tensor
         if message is not None:
             self._message = message
         return self.version
+
+    def merge_small_values(self, names: Sequence[str]) -> None:
+        """Label tensors appended to a few values at a time would cost one request per
+        append to read whole (a segment each): once one has MERGE_VALUES_AFTER small
+        segments, they are merged into one, by a commit of its own (as ``compact``
+        makes: same values). Best effort: losing the race to another writer skips it."""
+        from hubcli.core.compact import compact_change, small_segments
+
+        due = [
+            name
+            for name in names
+            if name in self
+            and self[name].holds_values
+            and small_segments(self.value_reader(name).tree) >= MERGE_VALUES_AFTER
+        ]
+        if due:
+            with contextlib.suppress(ConflictError):
+                self._commit(compact_change(due, self.reader_of), message="merge label segments")
 
     def _commit(
         self, change: Change, written: Written | None = None, message: str | None = None

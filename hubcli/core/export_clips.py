@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from hubcli.core.export import FrameProgress, SamplePlan, Staging
-    from hubcli.core.reader import ByteSource
+    from hubcli.core.packets import ByteSource
     from hubcli.core.sample import SampleView
     from hubcli.format.frames import FrameTable
     from hubcli.video.decode import Picture
@@ -140,7 +140,7 @@ def copy_range(table: FrameTable, frames: np.ndarray, where: str) -> tuple[int, 
 
 
 def _copy(view: SampleView, path: str, fmt: str, progress: FrameProgress) -> Written:
-    from hubcli.core.reader import RunPackets
+    from hubcli.core.packets import RunPackets
     from hubcli.video.encode import copy_packets
     from hubcli.video.plan import Run
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hubcli.core.reader import SampleReader
+from hubcli.core.lookup import SampleReader
 from hubcli.core.versions import (
     checkpoint_versions,
     read_checkpoint,

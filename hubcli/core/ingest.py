@@ -11,12 +11,12 @@ caller deletes ``written``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from hubcli.core.links import LinkSource, SecretsFor, stage_link
+from hubcli.core.sources import container_noun
 from hubcli.errors import HubcliError, InvalidSampleError
 from hubcli.format import keys
 from hubcli.format.frames import encode_frame_table
@@ -24,13 +24,17 @@ from hubcli.format.layout import SegmentEntry
 from hubcli.format.segment import (
     CHUNK_MAGIC,
     ChunkRef,
+    LinkInfo,
     SampleRecord,
     encode_segment,
     record_size,
 )
+from hubcli.storage.links import open_linked
 
 if TYPE_CHECKING:
-    from hubcli.core.sources import LocalVideo, VideoSource
+    from collections.abc import Sequence
+
+    from hubcli.core.sources import LinkSource, LocalVideo, Progress, SecretsFor, VideoSource
     from hubcli.format.manifest import TensorMeta
     from hubcli.storage.base import Store
     from hubcli.video.index import IndexedVideo
@@ -42,9 +46,6 @@ CHUNK_TARGET_BYTES = 16 << 20
 SEGMENT_HEADER_BUDGET = 32 << 20
 SEGMENT_TABLES_BUDGET = 64 << 20
 _COPY_BLOCK = 1 << 20
-
-#: Called with byte counts: downloaded, indexed, then copied.
-Progress = Callable[[int], None]
 
 
 @dataclass
@@ -113,6 +114,57 @@ def stage_link_segment(
             segments.flush([])
     segments.flush([])
     return segments.staged
+
+
+def stage_link(
+    source: LinkSource,
+    compression: str | None,
+    tensor: str,
+    secrets_for: SecretsFor,
+    progress: Progress | None,
+) -> tuple[SampleRecord, IndexedVideo]:
+    """Index a linked video in place: read it once (streamed to a temp file), keep its
+    identity; nothing of it is copied into the dataset."""
+    obj = open_linked(source.url, secrets_for(source.creds_key))
+    before = obj.identity()
+    with obj.spool() as path:
+        size = os.path.getsize(path)
+        from hubcli.video.index import index_video  # PyAV loads when a video is indexed
+
+        indexed = index_video(lambda: open(path, "rb"), size, obj.shown)  # noqa: SIM115
+        if compression is not None and indexed.format != compression:
+            raise InvalidSampleError(
+                f"{obj.shown}: is {container_noun(indexed.format)}, tensor {tensor!r} holds "
+                f"{compression}",
+                hint=f"link {compression} files, or use a link tensor without sample_compression",
+            )
+        if indexed.supplement:
+            raise InvalidSampleError(
+                f"{obj.shown}: some packets are not stored verbatim in the file (laced or "
+                "header-stripped Matroska), so it cannot be read in place",
+                hint="append it to a video tensor instead of linking it",
+            )
+        digest = _sha256(path)
+        if progress:
+            progress(size)
+    after = obj.identity()
+    if not after.same_as(before) or after.size != size:
+        raise InvalidSampleError(
+            f"{obj.shown}: the object changed while it was being linked", hint="link it again"
+        )
+    link_info = LinkInfo(source.url, source.creds_key, before.etag, before.modified)
+    record = indexed.to_record(
+        chunk=None, offset=0, size=size, sha256=digest, filename=obj.shown, link=link_info
+    )
+    return record, indexed
+
+
+def _sha256(path: str) -> bytes:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            sha.update(block)
+    return sha.digest()
 
 
 class _Segments:

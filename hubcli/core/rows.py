@@ -18,7 +18,7 @@ from hubcli.errors import FrameIndexError, InvalidSampleError, TensorNotFoundErr
 
 if TYPE_CHECKING:
     from hubcli.core.dataset import Dataset
-    from hubcli.core.ingest import Progress
+    from hubcli.core.sources import Progress
     from hubcli.format.manifest import Manifest
 
 
@@ -56,6 +56,7 @@ def extend_rows(
         raise
     for append in values:
         appended[append.name] = Appended(count, append.nbytes)
+    ds.merge_small_values([a.name for a in values])
     return appended
 
 

@@ -3,37 +3,60 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hubcli.core.frame_index import normalize_positions, selected_count
+from hubcli.core.packets import decode_pictures
 from hubcli.core.playback import player
-from hubcli.core.reader import RunPackets
 from hubcli.errors import FrameIndexError, InvalidSampleError, RaggedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from hubcli.core.lookup import SampleLocation, SampleReader
     from hubcli.core.tensor import Tensor
     from hubcli.format.segment import SampleRecord
     from hubcli.video.decode import Picture
 
 
-class SampleView:
-    """One sample, optionally restricted to some frames (and pixels) by ``rest``."""
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A sample looked up once: the reader of its tensor and where the sample is (its
+    record, segment and chunk). Everything a view reads goes through these."""
 
-    def __init__(self, tensor: Tensor, index: int, rest: tuple[Any, ...]) -> None:
+    reader: SampleReader
+    location: SampleLocation
+
+
+class SampleView:
+    """One sample, optionally restricted to some frames (and pixels) by ``rest``. The
+    sample is looked up on first use, once; views indexed from this one share that."""
+
+    def __init__(
+        self, tensor: Tensor, index: int, rest: tuple[Any, ...], resolved: Resolved | None = None
+    ) -> None:
         self.tensor = tensor
         self.index = index
         self.rest = rest
+        self._resolved = resolved
 
     @property
     def where(self) -> str:
         return f"{self.tensor.name}[{self.index}]"
 
+    @property
+    def resolved(self) -> Resolved:
+        """The sample's reader and location, looked up on first use."""
+        if self._resolved is None:
+            reader = self.tensor.reader()
+            self._resolved = Resolved(reader, reader.locate(self.index))
+        return self._resolved
+
     def record(self) -> SampleRecord:
-        return self.tensor.reader().locate(self.index).record
+        return self.resolved.location.record
 
     def _frames(self) -> tuple[np.ndarray, bool]:
         n = self.record().shape[0]
@@ -91,19 +114,21 @@ class SampleView:
         """Presentation timestamps in seconds of exactly the frames ``numpy()`` returns:
         ``float64(pts) * num / den``, as PyAV's ``frame.time`` computes them."""
         frames, scalar = self._frames()
-        rec = self.record()
-        table = self.tensor.reader().frame_table(self.index)
-        num, den = rec.time_base
+        reader, loc = self.resolved.reader, self.resolved.location
+        table = reader.frame_table(loc)
+        num, den = loc.record.time_base
         seconds = table.frame_pts[frames].astype(np.float64) * num / den
         return float(seconds[0]) if scalar else seconds
 
-    def numpy(self, aslist: bool = False) -> np.ndarray:
+    def numpy(self, aslist: bool = False, *, threads: int | None = None) -> np.ndarray:
         """The selected frames, ``uint8`` RGB, decoding only what they need. ``aslist``
-        is accepted as Hub's is: one sample is one array either way."""
+        is accepted as Hub's is: one sample is one array either way. ``threads``:
+        decoder threads for this call (None: ``hubcli.config.decoder_threads``; 0:
+        FFmpeg picks from the core count)."""
         frames, scalar = self._frames()
         if len(self.rest) > 1:
             _ = self.shape  # a bad pixel index fails here, before any decoding
-        rgb = self._decode(frames)
+        rgb = self._decode(frames, threads)
         result = rgb[0] if scalar else rgb
         if len(self.rest) > 1:
             return np.ascontiguousarray(self._index_pixels(result, scalar))
@@ -112,20 +137,52 @@ class SampleView:
     def data(self) -> dict[str, Any]:
         return {"frames": self.numpy(), "timestamps": self.timestamp}
 
-    def _decode(self, frames: np.ndarray) -> np.ndarray:
+    def _decode(self, frames: np.ndarray, threads: int | None) -> np.ndarray:
         _, h, w, c = self.record().shape
         # The frame table is read (and checked against the shape) before the output is
         # allocated, so a frame count declared by a damaged segment allocates nothing.
-        self.tensor.reader().frame_table(self.index)
+        self.resolved.reader.frame_table(self.resolved.location)
         out = np.empty((len(frames), h, w, c), dtype=np.uint8)
-
-        def put(positions: list[int], picture: Picture) -> None:
+        for positions, picture in self.pictures(frames, threads=threads):
             first = picture.rgb(out[positions[0]])  # converted straight into place
             for pos in positions[1:]:
                 out[pos] = first
-
-        self.decode_each(frames, put)
         return out
+
+    def pictures(
+        self,
+        frames: np.ndarray,
+        size: tuple[int, int] | None = None,
+        threads: int | None = None,
+    ) -> Iterator[tuple[list[int], Picture]]:
+        """Decode ``frames`` (positions in this sample) and yield ``(positions,
+        picture)`` once per distinct frame, as soon as it is decoded, with every position
+        of the request it fills; ``picture.rgb(out)`` converts it (scaled to ``size``,
+        ``(height, width)``, if given). Holds one frame at a time: exports stream
+        through this. ``threads``: as in :meth:`numpy`."""
+        reader, loc = self.resolved.reader, self.resolved.location
+        table = reader.frame_table(loc)
+        _, h, w, c = loc.record.shape
+        slots: defaultdict[int, list[int]] = defaultdict(list)
+        for pos, packet in enumerate(table.frame_packet[frames].tolist()):
+            slots[packet].append(pos)
+        decoded = decode_pictures(
+            loc.record.codec,
+            table,
+            frames,
+            reader.byte_source(loc),
+            ahead=reader.read_ahead,
+            where=self.where,
+            size=size,
+            threads=threads,
+        )
+        for packet, picture in decoded:
+            if picture.shape != (h, w, c):
+                raise InvalidSampleError(
+                    f"{self.where}: a decoded frame is {picture.shape[1]}x{picture.shape[0]}, "
+                    f"not {w}x{h}"
+                )
+            yield slots[packet], picture
 
     def decode_each(
         self,
@@ -133,33 +190,9 @@ class SampleView:
         put: Callable[[list[int], Picture], None],
         size: tuple[int, int] | None = None,
     ) -> None:
-        """Decode ``frames`` (positions in this sample) and call ``put(positions,
-        picture)`` once per distinct frame, as soon as it is decoded, with every position
-        of the request it fills; ``picture.rgb(out)`` converts it (scaled to ``size``,
-        ``(height, width)``, if given). Holds one frame at a time: exports stream
-        through this."""
-        reader = self.tensor.reader()
-        rec = reader.locate(self.index).record
-        table = reader.frame_table(self.index)
-        _, h, w, c = rec.shape
-        slots: defaultdict[int, list[int]] = defaultdict(list)
-        for pos, packet in enumerate(table.frame_packet[frames].tolist()):
-            slots[packet].append(pos)
-
-        def sink(packet: int, picture: Picture) -> None:
-            if picture.shape != (h, w, c):
-                raise InvalidSampleError(
-                    f"{self.where}: a decoded frame is {picture.shape[1]}x{picture.shape[0]}, "
-                    f"not {w}x{h}"
-                )
-            put(slots[packet], picture)
-
-        from hubcli.video.decode import decode_frames  # PyAV loads with the first decode
-        from hubcli.video.plan import plan_runs
-
-        runs = plan_runs(table, frames)
-        with RunPackets(reader.byte_source(self.index), table, runs) as read_packets:
-            decode_frames(rec.codec, table, runs, read_packets, sink, where=self.where, size=size)
+        """:meth:`pictures`, handed to ``put(positions, picture)`` one by one."""
+        for positions, picture in self.pictures(frames, size):
+            put(positions, picture)
 
     def frame_positions(self) -> tuple[np.ndarray, bool]:
         """The selected frame numbers (request order) and whether one int selected them."""
@@ -177,7 +210,7 @@ class SampleView:
         indexes the pixels of frame 5, as numpy would."""
         more = index if isinstance(index, tuple) else (index,)
         if not self.rest:
-            return SampleView(self.tensor, self.index, more)
+            return self._view(more)
         if len(self.rest) > 1:
             raise FrameIndexError(
                 f"cannot index {self!r} again: it already selects pixels",
@@ -185,13 +218,17 @@ class SampleView:
             )
         frames, scalar = self._frames()
         if scalar:  # one frame: what follows indexes its rows (and columns)
-            return SampleView(self.tensor, self.index, (*self.rest, *more))
+            return self._view((*self.rest, *more))
         if not more:
             return self
         where = f"the frames selected of {self.where}"
         picked, one = normalize_positions(more[0], len(frames), "frame", where)
         chosen: Any = int(frames[picked[0]]) if one else frames[picked].tolist()
-        return SampleView(self.tensor, self.index, (chosen, *more[1:]))
+        return self._view((chosen, *more[1:]))
+
+    def _view(self, rest: tuple[Any, ...]) -> SampleView:
+        """The same sample, ``rest`` selected (sharing the lookup already made)."""
+        return SampleView(self.tensor, self.index, rest, self._resolved)
 
     def __repr__(self) -> str:
         return f"SampleView({self.where}, shape={self.shape})"

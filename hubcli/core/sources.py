@@ -1,27 +1,35 @@
-"""What can be appended: ``hubcli.read(...)`` references, plain paths and URLs.
+"""What can be appended: ``hubcli.read(...)`` references, plain paths and URLs, and
+for ``link[video]`` tensors ``hubcli.link(...)`` samples.
 
 A source is turned into a local file for the time it takes to index and copy it: a
-local file as it is (checked for changes), a URL by streaming it to a temp spool.
+local file as it is (checked for changes), a URL by streaming it to a temp spool. A
+link is indexed in place at append (core/ingest.py) and read in place
+(core/packets.py).
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubcli.errors import InvalidSampleError, SourceNotFoundError
+from hubcli.creds import ENV
+from hubcli.errors import CredentialsError, InvalidSampleError, SourceNotFoundError
 from hubcli.format.manifest import SAMPLE_COMPRESSIONS
-from hubcli.redaction import redact_url
+from hubcli.redaction import has_secrets, redact_url
+from hubcli.storage.credentials import Credentials
 from hubcli.storage.fetch import is_url, spool
+from hubcli.storage.links import link_kind
 from hubcli.storage.resolve import split_scheme
 
-#: Called with byte counts as a source is downloaded.
+#: Called with byte counts as an append goes: downloaded (URLs), indexed, then copied.
 Progress = Callable[[int], None]
+#: Gives the credentials of a creds key name (None: anonymous; storage/credentials.py).
+SecretsFor = Callable[[str | None], Credentials]
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,7 @@ class UrlSource(VideoSource):
     """A video behind an http(s)://, s3:// or gcs:// URL, with its own credentials."""
 
     url: str
-    creds: Mapping[str, Any] | None = field(default=None, compare=False)
+    creds: Mapping[str, Any] | Credentials | None = field(default=None, compare=False)
     compression: str | None = None
 
     @property
@@ -166,7 +174,7 @@ def check_container(local: LocalVideo, name: str, compression: str | None) -> No
 
 def read(
     path_or_url: str | os.PathLike[str],
-    creds: Mapping[str, Any] | None = None,
+    creds: Mapping[str, Any] | Credentials | None = None,
     compression: str | None = None,
     verify: bool = False,
 ) -> VideoSource:
@@ -210,7 +218,9 @@ def read(
     return source
 
 
-def _source(path: str, creds: Mapping[str, Any] | None, compression: str | None) -> VideoSource:
+def _source(
+    path: str, creds: Mapping[str, Any] | Credentials | None, compression: str | None
+) -> VideoSource:
     if "\x00" in path:
         raise InvalidSampleError(f"cannot read {path!r}: the name holds a NUL byte")
     if is_url(path):
@@ -244,3 +254,87 @@ def as_source(sample: object) -> VideoSource:
         f"cannot append {type(sample).__name__} to a video tensor",
         hint="append a file path, a URL, or hubcli.read(path_or_url)",
     )
+
+
+# --- links (format_spec/links.md) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkSource:
+    """A link sample: a URL (or local path) and the name of the key to read it with."""
+
+    url: str
+    creds_key: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.url
+
+
+def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkSource:
+    """A link sample for a ``link[video]`` tensor.
+
+    Parameters
+    ----------
+    url
+        ``http(s)://``, ``s3://``, ``gcs://``/``gs://``, ``gdrive://FILE_ID`` or a Drive
+        share link, or a local path.
+    creds_key
+        None (anonymous), ``"ENV"`` (the environment), or a key added with
+        ``ds.add_creds_key``.
+
+    Raises
+    ------
+    InvalidSampleError
+        The URL carries credentials (user info, or a query or fragment parameter whose
+        name looks like one: ``token``, ``sig``, ``X-Amz-Signature``...; see
+        hubcli/redaction.py), which would be stored in the dataset.
+    """
+    text = os.fspath(url)
+    if not isinstance(text, str) or not text:
+        raise InvalidSampleError(f"cannot link {url!r}: expected a URL or path")
+    if creds_key is not None and not isinstance(creds_key, str):
+        raise InvalidSampleError(f"creds_key must be a key name, None or 'ENV', not {creds_key!r}")
+    if "://" in text and has_secrets(text):
+        raise InvalidSampleError(
+            f"{redact_url(text)}: the URL carries credentials, which would be stored "
+            "in the dataset",
+            hint="link the plain URL and give the secrets through a creds key",
+        )
+    if link_kind(text) == "local":
+        text = os.path.abspath(text)
+    return LinkSource(text, creds_key)
+
+
+def as_link(sample: object, creds_key: str | None = None) -> LinkSource:
+    """A sample as given to a link tensor's ``append``: ``hubcli.link(...)``, or a URL
+    with the ``creds_key`` given beside it (Hub's ``append(url, creds_key=...)``)."""
+    if isinstance(sample, LinkSource):
+        if creds_key is not None and creds_key != sample.creds_key:
+            raise InvalidSampleError(
+                f"{sample.url}: creds_key {creds_key!r} given beside a link made with "
+                f"creds_key {sample.creds_key!r}",
+                hint="give the key once: hubcli.link(url, creds_key=...) or append(url, "
+                "creds_key=...)",
+            )
+        return sample
+    if isinstance(sample, (str, os.PathLike)):
+        return link(sample, creds_key)
+    raise InvalidSampleError(
+        f"cannot append {type(sample).__name__} to a link[video] tensor",
+        hint="append hubcli.link(url, creds_key=...) or a URL",
+    )
+
+
+def check_keys(sources: Sequence[LinkSource], known: Sequence[str]) -> None:
+    """Every source's key must be None, ENV or a key of the dataset (before any I/O)."""
+    for n, source in enumerate(sources):
+        key = source.creds_key
+        if key is not None and key != ENV and key not in known:
+            listed = ", ".join(known) if known else "none"
+            error = CredentialsError(
+                f"creds key {key!r} was not added to this dataset (keys: {listed})",
+                hint=f"add it with ds.add_creds_key({key!r}) or: hubcli creds add DATASET {key}",
+            )
+            error.source_index = n
+            raise error

@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from hubcli.core.commit import Change, Plan, Written, committed, node_objects
 from hubcli.core.frame_index import normalize_positions, selection
-from hubcli.core.ingest import Progress, stage_link_segment, stage_segment
-from hubcli.core.links import as_link, check_keys
+from hubcli.core.ingest import stage_link_segment, stage_segment
 from hubcli.core.sample import SamplesView, SampleView
-from hubcli.core.sources import VideoSource, as_source, read
+from hubcli.core.sources import VideoSource, as_link, as_source, check_keys, read
 from hubcli.core.value_ingest import ValueAppend, value_append_change
 from hubcli.core.value_view import ValuesView, ValueView
 from hubcli.errors import (
@@ -29,14 +28,41 @@ from hubcli.format.log import Append, Delete
 from hubcli.format.manifest import LINK_VIDEO
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
-    from hubcli.core.dataset import Dataset
-    from hubcli.core.reader import SampleReader
+    from hubcli.core.lookup import SampleReader
+    from hubcli.core.sources import Progress
+    from hubcli.core.value_reader import ValueReader
     from hubcli.format.layout import Layout, SegmentEntry
     from hubcli.format.manifest import Manifest, TensorMeta
     from hubcli.format.values import ValueInfo
     from hubcli.storage.base import Store
+    from hubcli.storage.credentials import Credentials
+
+
+class TensorHost(Protocol):
+    """What a tensor asks of its dataset (``Dataset`` is the one implementation): its
+    state and store, the readers it keeps, and commits."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def tensor_meta(self, name: str) -> TensorMeta: ...
+
+    def reader(self, name: str) -> SampleReader: ...
+
+    def value_reader(self, name: str) -> ValueReader: ...
+
+    def check_writable(self) -> None: ...
+
+    def credentials_for(self, name: str | None) -> Credentials: ...
+
+    def _commit(self, change: Change, written: Written | None = None) -> None: ...
+
+    def merge_small_values(self, names: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +76,7 @@ class Appended:
 class Tensor:
     """A named sequence of samples in a dataset (a view; holds no data itself)."""
 
-    def __init__(self, dataset: Dataset, name: str) -> None:
+    def __init__(self, dataset: TensorHost, name: str) -> None:
         self.dataset = dataset
         self.name = name
 
@@ -140,6 +166,7 @@ class Tensor:
             values = ValueAppend(self.name, self.meta.dir, samples)
             values.plan(self.dataset.manifest)  # a bad value fails here, before a commit
             self.dataset._commit(value_append_change([values]))
+            self.dataset.merge_small_values([self.name])
             return Appended(len(samples), values.nbytes)
         written = Written()
         try:
@@ -164,7 +191,7 @@ class Tensor:
             links = [as_link(s, creds_key) for s in samples]
             check_keys(links, [k.name for k in self.dataset.manifest.creds_keys])
             staged = stage_link_segment(
-                store, meta, links, self.dataset.secrets_for, written.keys, progress
+                store, meta, links, self.dataset.credentials_for, written.keys, progress
             )
         else:
             sources = [self._source(s, creds_key) for s in samples]
@@ -182,8 +209,7 @@ class Tensor:
                 f"creds_key goes with a path or URL, not with {type(sample).__name__}",
                 hint="pass creds= to hubcli.read instead",
             )
-        secrets, use_env = self.dataset.secrets_for(creds_key)
-        return read(sample, creds=None if use_env else secrets)
+        return read(sample, creds=self.dataset.credentials_for(creds_key))
 
     def pop(self, index: int = -1) -> None:
         """Remove sample ``index`` (later samples shift down, as in a list); one commit.

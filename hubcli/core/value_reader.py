@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hubcli.core.reader import named_object
+from hubcli.core.packets import named_object
 from hubcli.core.tree import NodeReader, Tree
 from hubcli.core.values import column_values, sample_value, stacked
 from hubcli.errors import CorruptDatasetError, FrameIndexError

@@ -176,7 +176,9 @@ class Converter:
         return inferred.name
 
     def _as_array(self, value: object, dtype: np.dtype[Any], index: int) -> np.ndarray:
-        if isinstance(value, np.ndarray | np.generic):
+        # An array keeps numpy's safe-cast rule (its dtype says what it holds); a
+        # numpy scalar, like a Python number, casts when its value does not change.
+        if isinstance(value, np.ndarray):
             array = np.asarray(value)
             if not np.can_cast(array.dtype, dtype, "safe"):
                 raise self._cast_error(index, array.dtype.name, dtype.name)
@@ -187,7 +189,8 @@ class Converter:
         except (ValueError, TypeError, OverflowError):
             raise self._cast_error(index, type(value).__name__, dtype.name) from None
         # Python numbers cast only when no value changes (1 -> 1.0, not 1.5 -> 1).
-        if loose.dtype.kind not in "biuf" or not np.array_equal(array, loose):
+        same = np.array_equal(array, loose, equal_nan=loose.dtype.kind == "f")
+        if loose.dtype.kind not in "biuf" or not same:
             raise self._cast_error(index, f"{type(value).__name__} {_short(value)}", dtype.name)
         return array
 
@@ -204,6 +207,13 @@ def _utf8(text: str) -> np.ndarray:
 
 
 def _json_text(value: object, where: str) -> str:
+    key = _non_text_key(value)
+    if key:
+        # json.dumps would turn {1: 2} into {"1": 2}: a value that reads back different.
+        raise InvalidSampleError(
+            f"{where}: dict key {_short(key[0])} is not a str (JSON keys are text)",
+            hint="use str keys",
+        )
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
@@ -211,6 +221,24 @@ def _json_text(value: object, where: str) -> str:
             f"{where}: not a JSON value ({exc})",
             hint="give dicts, lists, str, int, finite float, bool or None",
         ) from None
+
+
+def _non_text_key(value: object, depth: int = 0) -> list[object]:
+    """The first dict key in ``value`` that is not a str, in a list (empty: none; a
+    list, since the key may be None)."""
+    if depth > 200:  # json.dumps reports the recursion itself
+        return []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = [key] if not isinstance(key, str) else _non_text_key(item, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found = _non_text_key(item, depth + 1)
+            if found:
+                return found
+    return []
 
 
 def _short(value: object) -> str:

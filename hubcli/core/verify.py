@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from hubcli.core.dataset import Dataset
     from hubcli.core.tensor import Tensor
+    from hubcli.core.tree import Tree
     from hubcli.format.frames import FrameTable
     from hubcli.format.layout import SegmentEntry
     from hubcli.format.segment import ChunkRef, SampleRecord
@@ -125,11 +126,8 @@ def _verify_tensor(
     chunks: dict[str, str | None] = {}  # chunk key -> problem (None: fine), checked once
     reader = tensor.reader()
     deleted = tensor.meta.layout.deleted
-    try:
-        segments = list(reader.tree.segments())
-        referenced.update(key for key, _ in reader.tree.walk(set()) if key.endswith(".node"))
-    except HubcliError as exc:
-        report.problems.append(Problem(tensor.name, None, f"its tree: {exc}"))
+    segments = _segments(tensor, reader.tree, report, referenced)
+    if segments is None:
         return
     for first, entry in segments:
         referenced.add(keys.segment_key(tensor.meta.dir, entry.id))
@@ -157,6 +155,20 @@ def _verify_tensor(
                 progress(1)
 
 
+def _segments(
+    tensor: Tensor, tree: Tree, report: Report, referenced: set[str]
+) -> list[tuple[int, SegmentEntry]] | None:
+    """The tensor's segments (first sample, entry), its tree nodes marked referenced;
+    None, with the problem reported, if the tree cannot be read."""
+    try:
+        segments = list(tree.segments())
+        referenced.update(key for key, _ in tree.walk(set()) if key.endswith(".node"))
+    except HubcliError as exc:
+        report.problems.append(Problem(tensor.name, None, f"its tree: {exc}"))
+        return None
+    return segments
+
+
 def _verify_sample(
     tensor: Tensor,
     index: int,
@@ -165,11 +177,11 @@ def _verify_sample(
     referenced: set[str],
     chunks: dict[str, str | None],
 ) -> None:
-    reader = tensor.reader()
-    loc = reader.locate(index)
-    table = reader.frame_table(index)
+    view = SampleView(tensor, index, ())
+    reader, loc = view.resolved.reader, view.resolved.location  # looked up once
+    table = reader.frame_table(loc)
     if loc.chunk is None:
-        reader.byte_source(index)  # a link: resolves its creds, checks its identity
+        reader.byte_source(loc)  # a link: resolves its creds, checks its identity
     else:
         chunk = loc.chunk
         referenced.add(chunk.key)
@@ -179,9 +191,9 @@ def _verify_sample(
             raise HubcliError(f"its chunk {chunk.key}: {chunks[chunk.key]}")
         report.bytes_checked += _check_stored_sample(tensor, chunk.key, loc.record, table)
     if deep:
-        view = SampleView(tensor, index, ())
         frames, _ = view.frame_positions()
-        view.decode_each(frames, lambda positions, picture: None)
+        for _ in view.pictures(frames):  # decoded and checked; not converted
+            pass
         report.frames_decoded += len(frames)
 
 
@@ -238,11 +250,8 @@ def _verify_values(
     reader = tensor.dataset.value_reader(tensor.name)
     meta, info = tensor.meta, tensor.info_value
     deleted = meta.layout.deleted
-    try:
-        segments = list(reader.tree.segments())
-        referenced.update(key for key, _ in reader.tree.walk(set()) if key.endswith(".node"))
-    except HubcliError as exc:
-        report.problems.append(Problem(tensor.name, None, f"its tree: {exc}"))
+    segments = _segments(tensor, reader.tree, report, referenced)
+    if segments is None:
         return
     physical = sum(entry.count for _, entry in segments)
     if physical - len(deleted) != meta.length:

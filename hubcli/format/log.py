@@ -26,6 +26,7 @@ from hubcli.format.manifest import (
     dump_json,
     load_json,
 )
+from hubcli.format.names import is_creds_key
 from hubcli.format.validate import as_map, field, non_negative
 from hubcli.format.values import (
     VALUE_HTYPES,
@@ -277,9 +278,7 @@ def _parse_rename(args: list[Any], where: str) -> Op:
 
 def _parse_creds_key(args: list[Any], where: str) -> Op:
     name, managed = args
-    from hubcli.format.manifest import CREDS_KEY_RE
-
-    if not isinstance(name, str) or not CREDS_KEY_RE.fullmatch(name) or name == "ENV":
+    if not is_creds_key(name):
         raise CorruptDatasetError(f"{where}: invalid creds key name {name!r}")
     if not isinstance(managed, bool):
         raise CorruptDatasetError(f"{where}: managed must be true or false")
@@ -288,9 +287,7 @@ def _parse_creds_key(args: list[Any], where: str) -> Op:
 
 def _parse_manage(args: list[Any], where: str) -> Op:
     name = args[0]
-    from hubcli.format.manifest import CREDS_KEY_RE
-
-    if not isinstance(name, str) or not CREDS_KEY_RE.fullmatch(name) or name == "ENV":
+    if not is_creds_key(name):
         raise CorruptDatasetError(f"{where}: invalid creds key name {name!r}")
     return ManageCredsKey(name)
 

@@ -30,6 +30,7 @@ from hubcli.format.limits import (
     MAX_SEGMENT_HEADER_BYTES,
     max_samples,
 )
+from hubcli.format.names import is_creds_key
 from hubcli.format.validate import as_map, field, non_negative
 from hubcli.format.values import VALUE_HTYPES, ValueInfo, parse_info
 from hubcli.format.version import (
@@ -50,7 +51,6 @@ VIDEO_HTYPES = (VIDEO, LINK_VIDEO)
 HTYPES = (*VIDEO_HTYPES, *VALUE_HTYPES)
 SAMPLE_COMPRESSIONS = ("mp4", "mov", "mkv", "webm", "avi")
 TENSOR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-CREDS_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _HEX_DIGITS = frozenset("0123456789abcdef")
@@ -360,7 +360,7 @@ def _creds_keys(obj: Mapping[str, Any], where: str) -> tuple[CredsKey, ...]:
 def _parse_creds_key(value: object, where: str) -> CredsKey:
     obj = as_map(value, where)
     name = field(obj, "name", str, where)
-    if not CREDS_KEY_RE.fullmatch(name) or name == "ENV":
+    if not is_creds_key(name):
         raise CorruptDatasetError(f"{where}: invalid creds key name {name!r}")
     return CredsKey(name, field(obj, "managed", bool, where))
 

@@ -33,7 +33,8 @@ from hubcli.format.limits import (
     MAX_SIDE,
     max_frames,
 )
-from hubcli.format.manifest import CREDS_KEY_RE, SAMPLE_COMPRESSIONS
+from hubcli.format.manifest import SAMPLE_COMPRESSIONS
+from hubcli.format.names import CREDS_ENV_KEY, CREDS_KEY_RE
 from hubcli.format.validate import as_map, field, int_list, non_negative
 
 if TYPE_CHECKING:
@@ -359,7 +360,7 @@ def _parse_sample(
             )
         link = LinkInfo.from_dict(field(obj, "link", dict, where), f"{where} link")
         key = link.creds_key
-        if key is not None and key != "ENV" and not CREDS_KEY_RE.fullmatch(key):
+        if key is not None and key != CREDS_ENV_KEY and not CREDS_KEY_RE.fullmatch(key):
             raise CorruptDatasetError(f"{where}: invalid creds key name {key!r}")
     else:
         chunk = non_negative(obj, "chunk", where)

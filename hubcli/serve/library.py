@@ -22,6 +22,7 @@ files) or through the link checks, and verified as a reader would:
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import zlib
 from collections import deque
@@ -31,8 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hubcli.core.links import LinkBytes
-from hubcli.core.reader import ChunkBytes
+from hubcli.core.packets import ChunkBytes, LinkBytes
 from hubcli.core.sample import SampleView
 from hubcli.errors import CorruptDatasetError, HubcliError, LinkChangedError
 from hubcli.format.segment import CHUNK_MAGIC
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hubcli.core.dataset import Dataset
-    from hubcli.core.reader import ByteSource
+    from hubcli.core.packets import ByteSource
     from hubcli.format.frames import FrameTable
     from hubcli.format.segment import SampleRecord
 
@@ -207,9 +207,32 @@ class Library:
         self._lock = threading.Lock()  # guards _gates only, never held during I/O
 
     def sample(self, tensor: str, index: int) -> SampleView:
+        """A video sample (a label tensor has nothing to play: not found)."""
         if tensor not in self.dataset or not 0 <= index < len(self.dataset[tensor]):
             raise LookupError(f"{tensor}[{index}]")
+        if self.dataset[tensor].holds_values:
+            raise LookupError(f"{tensor} holds no videos")
         return SampleView(self.dataset[tensor], index, ())
+
+    def video_tensors(self) -> list[str]:
+        return [name for name, t in self.dataset.tensors.items() if not t.holds_values]
+
+    def labels(self, start: int, stop: int) -> dict[int, dict[str, str]]:
+        """Rows ``start:stop`` of every label tensor as short text, for the pages: one
+        vectorised read per tensor (a few requests), never one per sample."""
+        rows: dict[int, dict[str, str]] = {i: {} for i in range(start, stop)}
+        for name, tensor in self.dataset.tensors.items():
+            end = min(stop, len(tensor))
+            if not tensor.holds_values or end <= start:
+                continue
+            view = tensor[start:end]
+            if tensor.htype == "class_label":
+                texts = [", ".join(names) for names in view.data()["text"]]
+            else:
+                texts = [_label_text(v) for v in view.numpy(aslist=True)]
+            for offset, text in enumerate(texts):
+                rows[start + offset][name] = text
+        return rows
 
     def mode(self, tensor: str, index: int) -> str:
         rec = self.sample(tensor, index).record()
@@ -301,3 +324,14 @@ def _check_sha256(source: ByteSource, rec: SampleRecord, pieces: Iterator[bytes]
         f"{source.where}: its bytes fail their SHA-256; they are not the file that was appended",
         hint="run hubcli verify; restore the dataset (or append the link again)",
     )
+
+
+def _label_text(value: object) -> str:
+    """A text, json or generic sample, shortened for a page (the page escapes it)."""
+    if isinstance(value, str):
+        text = value
+    elif hasattr(value, "tolist"):
+        text = json.dumps(value.tolist())
+    else:
+        text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:197] + "..."

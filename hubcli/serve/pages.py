@@ -17,6 +17,7 @@ h1 { font-size: 1.3rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 table { border-collapse: collapse; font-size: 12px; }
 td { padding: 1px 6px 1px 0; vertical-align: top; }
 td:first-child { color: #666; } .mode { font-size: 11px; color: #666; }
+table.labels { font-size: 13px; margin: .25rem 0; } table.labels td:last-child { font-weight: 600; }
 nav a { margin-right: 1rem; }
 """
 
@@ -37,14 +38,31 @@ def info_table(info: dict[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-def sample_card(base: str, tensor: str, index: int, info: dict[str, Any], mode: str) -> str:
+def labels_table(labels: dict[str, str]) -> str:
+    """The row's labels (class names, text, json) beside its video."""
+    if not labels:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{escape(text)}</td></tr>" for name, text in labels.items()
+    )
+    return f"<table class='labels'>{rows}</table>"
+
+
+def sample_card(
+    base: str,
+    tensor: str,
+    index: int,
+    info: dict[str, Any],
+    mode: str,
+    labels: dict[str, str] | None = None,
+) -> str:
     video = f"{base}/video/{tensor}/{index}"
     return (
         f"<div class='sample' id='{escape(tensor)}-{index}' "
         f"data-tensor='{escape(tensor)}' data-index='{index}'>"
         f"<img alt='first frame' loading='lazy' src='{base}/thumb/{escape(tensor)}/{index}.png'>"
         f"<b>{escape(tensor)}[{index}]</b> <span class='mode'>{escape(mode)}</span>"
-        f"{info_table(_short(info))}"
+        f"{labels_table(labels or {})}{info_table(_short(info))}"
         f"<video controls preload='metadata' src='{escape(video)}'></video>"
         f"<div><a href='{base}/play/{escape(tensor)}/{index}'>open</a></div></div>"
     )
@@ -63,7 +81,8 @@ def _short(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_page(base: str, title: str, tensors: list[dict[str, Any]]) -> bytes:
-    """``tensors``: name, htype, length, start, cards (html), prev/next links."""
+    """``tensors``: name, htype, length, start, cards (html), prev/next links; label
+    tensors are listed, their values shown on the cards of their rows."""
     parts = [f"<h1>{escape(title)}</h1>"]
     for t in tensors:
         parts.append(
@@ -76,14 +95,22 @@ def dataset_page(base: str, title: str, tensors: list[dict[str, Any]]) -> bytes:
 
 
 def player_page(
-    base: str, tensor: str, index: int, info: dict[str, Any], mode: str, whole: bool
+    base: str,
+    tensor: str,
+    index: int,
+    info: dict[str, Any],
+    mode: str,
+    whole: bool,
+    labels: dict[str, str] | None = None,
 ) -> bytes:
-    """One sample's player; ``whole``: the token also opens the dataset page, so link it."""
+    """One sample's player, with its row's labels; ``whole``: the token also opens the
+    dataset page, so link it."""
     back = f"<p><a href='{base}/'>whole dataset</a></p>" if whole else ""
     body = (
         f"<h1>{escape(tensor)}[{index}]</h1>"
         f"<video id='player' controls autoplay muted style='max-width:100%' "
         f"src='{escape(f'{base}/video/{tensor}/{index}')}'></video>"
+        f"{labels_table(labels or {})}"
         f"<p class='mode'>{escape(mode)}</p>{info_table(info)}{back}"
     )
     return page(f"{tensor}[{index}]", body)

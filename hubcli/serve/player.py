@@ -7,10 +7,10 @@ import os
 import webbrowser
 from typing import TYPE_CHECKING, Any
 
+from hubcli.core.dataset import Dataset
 from hubcli.serve.server import PlaybackServer
 
 if TYPE_CHECKING:
-    from hubcli.core.dataset import Dataset
     from hubcli.core.sample import SampleView
 
 _SERVERS: dict[int, tuple[Any, PlaybackServer]] = {}
@@ -34,7 +34,10 @@ def stop_all() -> None:
 class BrowserPlayer:
     def play(self, view: SampleView) -> str:
         """The sample's player, under a token that opens that sample only."""
-        server = server_for(view.tensor.dataset)
+        dataset = view.tensor.dataset
+        if not isinstance(dataset, Dataset):  # a tensor's host is a Dataset here
+            raise TypeError(f"play() needs a dataset's sample, not one of {dataset!r}")
+        server = server_for(dataset)
         name, index = view.tensor.name, view.index
         url = server.player_url(name, index)
         if _in_jupyter():

@@ -330,7 +330,8 @@ class _Requests(http.server.BaseHTTPRequestHandler):
         if kind == "play":
             info = lib.sample(tensor, index).sample_info
             base, whole = self.server_ref.base_of(grant), grant.sample is None
-            body = player_page(base, tensor, index, info, lib.mode(tensor, index), whole)
+            labels = lib.labels(index, index + 1)[index]
+            body = player_page(base, tensor, index, info, lib.mode(tensor, index), whole, labels)
             self._reply(200, body, "text/html; charset=utf-8", head)
         elif kind == "thumb":
             lib.sample(tensor, index)
@@ -343,11 +344,28 @@ class _Requests(http.server.BaseHTTPRequestHandler):
         lib = server.library
         ds = lib.dataset
         tensors = []
+        labels = lib.labels(start, start + PAGE_SIZE)
         for name, tensor in ds.tensors.items():
             stop = min(len(tensor), start + PAGE_SIZE)
+            if tensor.holds_values:
+                tensors.append(
+                    {
+                        "name": name,
+                        "htype": tensor.htype,
+                        "length": len(tensor),
+                        "cards": [],
+                        "nav": [],
+                    }
+                )
+                continue
             cards = [
                 sample_card(
-                    server.base, name, i, lib.sample(name, i).sample_info, lib.mode(name, i)
+                    server.base,
+                    name,
+                    i,
+                    lib.sample(name, i).sample_info,
+                    lib.mode(name, i),
+                    labels.get(i),
                 )
                 for i in range(start, stop)
             ]

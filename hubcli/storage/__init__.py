@@ -1,8 +1,25 @@
-"""Bytes under keys: the only layer that touches disks, buckets and networks.
+"""Bytes by key or by URL: the only layer that touches disks, buckets and networks.
 
-Nothing here knows the format. Missing keys raise ``FileNotFoundError``, a lost
-create-if-absent race raises ``FileExistsError`` (fsspec's convention), and any other
-failure of the backend raises :class:`hubcli.errors.StorageError`.
+Nothing here knows the format. The modules, by what each owns:
+
+- ``base.py``: the :class:`Store` interface (bytes under keys); ``local.py``,
+  ``memory.py``, ``remote.py``: its backends (``remote.py``'s :class:`FsspecStore`
+  serves S3 and GCS datasets, and its ``ObjectStore`` one object named by a URL).
+- ``resolve.py``: a dataset path or URL to its store.
+- ``urls.py``: what a URL names (backend, bucket, path; Google Drive file ids).
+- ``credentials.py``: credentials as one value (anonymous, the environment's, or a
+  key's secrets) and the one list of the fields each backend takes.
+- ``backends.py``: fsspec filesystems built from those options, with timeouts.
+- ``transient.py``: which failures are retried, and the retry loop.
+- ``errors.py``: the one translation of a backend's failure into our errors.
+- ``fetch.py``: sources named by URL, and the spooler (an object to a temp file).
+- ``links.py``: linked videos read in place (identity, the no-Range fallback).
+
+Missing keys raise ``FileNotFoundError`` (a source's or link's object:
+:class:`hubcli.errors.SourceNotFoundError`), a lost create-if-absent race raises
+``FileExistsError`` (fsspec's convention), refused or missing credentials raise
+:class:`hubcli.errors.CredentialsError`, and any other failure of the backend raises
+:class:`hubcli.errors.StorageError`. No message quotes a backend library's own text.
 """
 
 from hubcli.storage.base import Store, check_key

@@ -1,4 +1,6 @@
-"""fsspec filesystems for remote URLs, built from explicit credentials or the environment.
+"""fsspec filesystems for remote URLs, built from explicit options or the environment.
+
+The options each backend takes are listed once, in storage/credentials.py.
 
 Backends are imported on first use (fsspec's registry idea), so ``hubcli --help`` does
 not pay for botocore or google-auth. Credential values never appear in messages.
@@ -8,64 +10,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import CredentialsError, StorageError
+from hubcli.storage.credentials import BACKEND_FIELDS, check_fields
 from hubcli.storage.transient import Timeouts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-S3_KEYS = (
-    "anonymous",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "endpoint_url",
-    "region",
-    "profile",
-)
-GCS_KEYS = ("token", "project", "endpoint_url")
-HTTP_KEYS = ("headers",)
-
-#: How to supply credentials, by scheme, for error messages.
-CREDS_HINTS = {
-    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE; AWS_ENDPOINT_URL "
-    "for other S3 servers), or pass --creds-file (Python: creds=)",
-    "gcs": "set GOOGLE_APPLICATION_CREDENTIALS (STORAGE_EMULATOR_HOST for an emulator), "
-    "or pass --creds-file (Python: creds=)",
-    "http": "check the URL; private servers need creds={'headers': {...}}",
-}
-
-_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "http": "http", "https": "http"}
-
-
-@dataclass(frozen=True)
-class RemoteLocation:
-    """A remote URL, split: ``kind`` is s3, gcs or http; ``path`` is what fsspec takes."""
-
-    kind: str
-    url: str
-    path: str
-    bucket: str
-
-
-def parse_remote(url: str) -> RemoteLocation | None:
-    """The location of an s3://, gs://, gcs:// or http(s):// URL; None for anything else."""
-    scheme, sep, rest = url.partition("://")
-    kind = _SCHEMES.get(scheme.lower()) if sep else None
-    if kind is None:
-        return None
-    if kind == "http":
-        return RemoteLocation(kind, url, url, rest.split("/", 1)[0])
-    rest = rest.strip("/")
-    bucket = rest.split("/", 1)[0]
-    if not bucket:
-        raise StorageError(
-            f"{url}: no bucket in the URL", hint=f"write it as {scheme}://BUCKET/PREFIX"
-        )
-    return RemoteLocation(kind, f"{scheme.lower()}://{rest}", rest, bucket)
 
 
 def filesystem(kind: str, creds: Mapping[str, Any] | None) -> Any:
@@ -74,20 +26,16 @@ def filesystem(kind: str, creds: Mapping[str, Any] | None) -> Any:
     read timeouts of the environment (storage/transient.py), so a hung server fails."""
     creds = dict(creds or {})
     timeouts = Timeouts.from_env()
+    checked = _checked(creds, BACKEND_FIELDS[kind], kind)
     if kind == "s3":
-        return _s3(_checked(creds, S3_KEYS, kind), timeouts)
+        return _s3(checked, timeouts)
     if kind == "gcs":
-        return _gcs(_checked(creds, GCS_KEYS, kind), timeouts)
-    return _http(_checked(creds, HTTP_KEYS, kind), timeouts)
+        return _gcs(checked, timeouts)
+    return _http(checked, timeouts)
 
 
 def _checked(creds: dict[str, Any], allowed: tuple[str, ...], kind: str) -> dict[str, Any]:
-    unknown = sorted(set(creds) - set(allowed))
-    if unknown:
-        raise CredentialsError(
-            f"unknown credential field(s) {unknown} for {kind}",
-            hint=f"use: {', '.join(allowed)}",
-        )
+    check_fields(creds, allowed, kind)
     if not all(isinstance(v, (str, dict)) for v in creds.values()):
         raise CredentialsError(f"credential fields for {kind} must be strings")
     return creds

@@ -1,9 +1,11 @@
-"""A store over an fsspec filesystem: S3, GCS (and fsspec's memory FS in tests).
+"""A store over an fsspec filesystem: S3, GCS (and fsspec's memory FS in tests), and
+:class:`ObjectStore`, one object named by a URL (a source to append, a linked video).
 
 Reads use ``cat_file``/``cat_ranges`` with exact byte ranges, never ``open()``: fsspec's
 buffered files read ahead megabytes, which would break the streaming byte budget
 (format_spec/reading.md §4). Every call is retried on transient faults
-(storage/transient.py) and every failure becomes one of our errors naming the URL.
+(storage/transient.py) and every failure becomes one of our errors naming the URL
+(storage/errors.py).
 """
 
 from __future__ import annotations
@@ -14,26 +16,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
-from hubcli.errors import CredentialsError, StorageError
-from hubcli.redaction import clean_cause
-from hubcli.storage.backends import CREDS_HINTS
+from hubcli.errors import HubcliError, SourceNotFoundError, StorageError
 from hubcli.storage.base import ObjectInfo, Store, check_key, check_prefix
-from hubcli.storage.transient import failure_detail, with_retries
+from hubcli.storage.errors import NO_SUCH_OBJECT, cause_of, translate
+from hubcli.storage.transient import with_retries
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 T = TypeVar("T")
-
-_AUTH_CLASSES = {
-    "NoCredentialsError",
-    "PartialCredentialsError",
-    "DefaultCredentialsError",
-    "RefreshError",
-    "TransportError",
-    "NoAuthTokenError",
-}
 
 
 class FsspecStore(Store):
@@ -60,30 +52,21 @@ class FsspecStore(Store):
         """Run ``operation`` with retries; translate what still fails."""
         try:
             return with_retries(operation, f"{action} {self.describe(key)}")
-        except FileNotFoundError:
-            raise FileNotFoundError(self.describe(key)) from None
-        except FileExistsError:
-            raise FileExistsError(self.describe(key)) from None
-        except (StorageError, CredentialsError):
+        except HubcliError:
             raise
         except Exception as exc:
-            raise self._translate(action, key, exc) from clean_cause(exc)
+            error = translate(
+                exc,
+                action=action,
+                where=self.describe(key),
+                kind=self.kind,
+                missing=lambda problem: self._missing(key, problem),
+            )
+            raise error from cause_of(exc, error)
 
-    def _translate(self, action: str, key: str, exc: Exception) -> Exception:
-        where = self.describe(key)
-        hint = CREDS_HINTS.get(self.kind)
-        names = {c.__name__ for c in type(exc).__mro__}
-        if names & _AUTH_CLASSES:
-            # The library's own text can quote key ids or token details: say it ourselves.
-            return CredentialsError(f"no usable credentials for {where}", hint=hint)
-        if (
-            isinstance(exc, PermissionError)
-            or "Forbidden" in str(exc)
-            or _status(exc) in (401, 403)
-        ):
-            return CredentialsError(f"access denied to {where}", hint=hint)
-        detail = failure_detail(exc)
-        return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {detail}".rstrip(": "))
+    def _missing(self, key: str, problem: str) -> Exception:
+        """A missing key: ``FileNotFoundError``, as the Store contract says."""
+        return FileNotFoundError(self.describe(key))
 
     def check_root(self) -> None:
         """Raise a clear error if the bucket itself is missing or unreachable."""
@@ -167,12 +150,22 @@ class FsspecStore(Store):
                 )
         return sorted(infos, key=lambda i: i.key)
 
-    def size(self, key: str) -> int:
+    def info(self, key: str) -> dict[str, Any]:
+        """What the backend says about ``key`` (size, ETag, generation, times...)."""
         path = self._path(key)
-        info = self._call("stat", key, lambda: self.fs.info(path))
+        return dict(self._call("stat", key, lambda: self.fs.info(path)))
+
+    def size(self, key: str) -> int:
+        info = self.info(key)
         if info.get("type") == "directory":
             raise FileNotFoundError(self.describe(key))
         return int(info["size"])
+
+    def download(self, key: str, dest: str, callback: Any = None) -> None:
+        """Copy the whole value of ``key`` to the local file ``dest``, streaming."""
+        path = self._path(key)
+        options = {} if callback is None else {"callback": callback}
+        self._call("download", key, lambda: self.fs.get_file(path, dest, **options))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -182,12 +175,26 @@ class FsspecStore(Store):
             return
 
 
-def _status(exc: BaseException) -> int | None:
-    for name in ("status", "code", "status_code"):
-        value = getattr(exc, name, None)
-        if isinstance(value, int):
-            return value
-    return None
+class ObjectStore(FsspecStore):
+    """One object named by a URL (a source to append, a linked video) as a store: key
+    ``""`` is the object, other keys name other requests about it (``paths``: Drive's
+    metadata). Messages name the URL as the user wrote it, redacted (``shown``); a
+    missing object is a :class:`~hubcli.errors.SourceNotFoundError`."""
+
+    def __init__(self, fs: Any, paths: Mapping[str, str], shown: str, kind: str, hint: str) -> None:
+        super().__init__(fs, "", shown, kind)
+        self.paths = dict(paths)
+        self.hint = hint
+
+    def _path(self, key: str) -> str:
+        return self.paths[key]
+
+    def describe(self, key: str) -> str:
+        return self.url
+
+    def _missing(self, key: str, problem: str) -> Exception:
+        hint = self.hint if problem == NO_SUCH_OBJECT else None
+        return SourceNotFoundError(f"{self.url}: {problem}", hint=hint)
 
 
 def _modified(info: dict[str, Any]) -> float:

@@ -7,10 +7,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import StorageError
-from hubcli.storage.backends import filesystem, parse_remote
+from hubcli.storage.backends import filesystem
 from hubcli.storage.local import LocalStore
 from hubcli.storage.memory import MemoryStore
 from hubcli.storage.remote import FsspecStore
+from hubcli.storage.urls import parse_remote
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

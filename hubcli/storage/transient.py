@@ -131,14 +131,14 @@ _PERMANENT = (
 
 def is_transient(exc: BaseException) -> bool:
     """True for a failure that a later attempt may not meet."""
-    for e in _chain(exc):
+    for e in chain(exc):
         if isinstance(e, _PERMANENT):
             return False
         if isinstance(e, (ConnectionError, TimeoutError)):
             return True
         if {c.__name__ for c in type(e).__mro__} & _TRANSIENT_CLASSES:
             return True
-        if _status(e) in _TRANSIENT_STATUS or _code(e) in _TRANSIENT_CODES:
+        if status_of(e) in _TRANSIENT_STATUS or error_code(e) in _TRANSIENT_CODES:
             return True
         if isinstance(e, OSError) and e.errno in _TRANSIENT_ERRNOS:
             return True
@@ -147,23 +147,10 @@ def is_transient(exc: BaseException) -> bool:
 
 def is_timeout(exc: BaseException) -> bool:
     """True if ``exc`` (or what it wraps) is a connect or read timeout."""
-    return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in _chain(exc))
+    return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in chain(exc))
 
 
-def failure_detail(exc: BaseException) -> str:
-    """What to say about a library's failure, after our own words: for a timeout, which
-    limit ran out; otherwise the first line of its text, redacted (libraries quote the
-    URL, presigned query and all)."""
-    if is_timeout(exc):
-        return (
-            f"the server did not answer in time (to wait longer, set {CONNECT_TIMEOUT_ENV} "
-            f"or {READ_TIMEOUT_ENV}, in seconds)"
-        )
-    text = str(exc).strip()
-    return redact(text.splitlines()[0])[:200] if text else ""
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
+def chain(exc: BaseException) -> list[BaseException]:
     """The exception and its causes (libraries wrap the interesting one)."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -173,7 +160,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _status(exc: BaseException) -> int | None:
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status a backend's exception carries (aiohttp, gcsfs, botocore), if any."""
     for name in ("status", "code", "status_code"):
         value = getattr(exc, name, None)
         if isinstance(value, int):
@@ -185,7 +173,8 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
-def _code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ``ClientError`` (``NoSuchKey``, ``SlowDown``...)."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")

@@ -17,6 +17,7 @@ from av.video.reformatter import VideoReformatter
 
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_KEYFRAME, FrameTable
+from hubcli.settings import config
 from hubcli.video.nal import is_disposable, nal_length_size
 
 if TYPE_CHECKING:
@@ -25,18 +26,9 @@ if TYPE_CHECKING:
 
 #: Yields the bytes of packets ``start..stop-1``, in decode order.
 PacketReader = Callable[[int, int], Iterator[bytes]]
-#: Receives (packet index, picture) for each wanted picture, in output order.
-FrameSink = Callable[[int, "Picture"], None]
 
-#: Decoder threads; 0 = FFmpeg picks from the core count.
-DECODER_THREADS = 0
-#: Threads for the RGB conversion of each returned picture (swscale slices); 0 = by
-#: picture size (see ``convert_threads``).
-CONVERT_THREADS = 0
 #: Below this many pixels a second conversion thread costs more than it saves.
 _SMALL_PICTURE = 1 << 19
-#: Leave out non-reference H.264/HEVC pictures that no requested frame needs.
-SKIP_NON_REFERENCE = True
 
 # The stored codec name is FFmpeg's codec (descriptor) name. Where several decoders
 # exist, take the one the demuxer would (FFmpeg registers libdav1d before its native
@@ -54,8 +46,9 @@ def _decoder_name(codec: str) -> str:
     return codec
 
 
-def open_decoder(params: CodecParams, threads: int = DECODER_THREADS) -> av.VideoCodecContext:
-    """A decoder configured as the demuxer would have configured it."""
+def open_decoder(params: CodecParams, threads: int | None = None) -> av.VideoCodecContext:
+    """A decoder configured as the demuxer would have configured it, with ``threads``
+    threads (None: ``hubcli.config.decoder_threads``; 0: FFmpeg picks)."""
     try:
         ctx = av.CodecContext.create(_decoder_name(params.name), "r")
     except (av.FFmpegError, ValueError) as exc:
@@ -76,15 +69,16 @@ def open_decoder(params: CodecParams, threads: int = DECODER_THREADS) -> av.Vide
     ctx.color_trc = params.color_trc
     ctx.bits_per_coded_sample = params.bits_per_coded_sample
     ctx.field_order = params.field_order
-    ctx.thread_count = threads
+    ctx.thread_count = config.decoder_threads if threads is None else threads
     ctx.thread_type = "AUTO"
     return ctx
 
 
 def convert_threads(width: int, height: int) -> int:
-    """swscale threads for one picture: ``CONVERT_THREADS``, or by size when it is 0."""
-    if CONVERT_THREADS:
-        return CONVERT_THREADS
+    """swscale threads for one picture: ``hubcli.config.convert_threads``, or by size
+    when it is 0."""
+    if config.convert_threads:
+        return config.convert_threads
     return 1 if width * height < _SMALL_PICTURE else 2
 
 
@@ -161,18 +155,19 @@ def decode_frames(
     table: FrameTable,
     runs: Sequence[Run],
     read_packets: PacketReader,
-    sink: FrameSink,
     *,
     where: str,
     size: tuple[int, int] | None = None,
-) -> None:
+    threads: int | None = None,
+) -> Iterator[tuple[int, Picture]]:
     """Decode the wanted frames of ``runs`` (``plan_runs``; the caller plans, so that
-    its packet reader can fetch ahead) and hand each, once, to ``sink``; their RGB
-    conversion scales to ``size`` (``(height, width)``) when one is given."""
+    its packet reader can fetch ahead) and yield each, once, as ``(packet, picture)``
+    in output order; their RGB conversion scales to ``size`` (``(height, width)``)
+    when one is given. ``threads``: decoder threads (None: ``hubcli.config``)."""
     skip = _Disposable(params)
     convert = Converter(size)
     for run in runs:
-        _decode_run(params, table, run, read_packets, sink, where, skip, convert)
+        yield from _decode_run(params, table, run, read_packets, where, skip, convert, threads)
 
 
 class _Disposable:
@@ -181,9 +176,10 @@ class _Disposable:
     def __init__(self, params: CodecParams) -> None:
         self.codec = params.name
         self.length_size = nal_length_size(params.name, params.extradata)
+        self.enabled = config.skip_non_reference  # one value for the whole read
 
     def __call__(self, data: bytes) -> bool:
-        return SKIP_NON_REFERENCE and is_disposable(self.codec, data, self.length_size)
+        return self.enabled and is_disposable(self.codec, data, self.length_size)
 
 
 def _decode_run(
@@ -191,12 +187,12 @@ def _decode_run(
     table: FrameTable,
     run: Run,
     read_packets: PacketReader,
-    sink: FrameSink,
     where: str,
     disposable: _Disposable,
     convert: Converter,
-) -> None:
-    ctx = open_decoder(params)
+    threads: int | None,
+) -> Iterator[tuple[int, Picture]]:
+    ctx = open_decoder(params, threads)
     pending = set(run.wanted)
     index = run.start
     try:
@@ -204,12 +200,12 @@ def _decode_run(
             # A non-reference picture nobody asked for: no later picture needs it.
             if index in pending or index == run.start or not disposable(data):
                 for frame in ctx.decode(_packet(data, index, table)):
-                    _deliver(frame, pending, sink, convert)
+                    yield from _wanted(frame, pending, convert)
             index += 1
             if not pending:
                 return
         for frame in ctx.decode(None):  # drain the pictures still held for reordering
-            _deliver(frame, pending, sink, convert)
+            yield from _wanted(frame, pending, convert)
     except av.FFmpegError as exc:
         raise InvalidSampleError(
             f"{where}: the video cannot be decoded (packet {index}: {exc.strerror})"
@@ -231,9 +227,12 @@ def _packet(data: bytes, index: int, table: FrameTable) -> av.Packet[Any]:
     return packet
 
 
-def _deliver(frame: av.VideoFrame, pending: set[int], sink: FrameSink, convert: Converter) -> None:
+def _wanted(
+    frame: av.VideoFrame, pending: set[int], convert: Converter
+) -> Iterator[tuple[int, Picture]]:
+    """The picture of ``frame`` if it was asked for (and not yet given)."""
     packet = frame.pts
     if packet is None or packet not in pending:
         return  # a picture nobody asked for (or a discarded one): skip the RGB work
     pending.discard(packet)
-    sink(packet, Picture(frame, convert))
+    yield packet, Picture(frame, convert)

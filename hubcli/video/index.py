@@ -22,7 +22,7 @@ from hubcli.format.frames import FLAG_DISCARD, FLAG_KEYFRAME, FrameTable
 from hubcli.format.limits import MAX_PIXELS, MAX_SIDE
 from hubcli.format.segment import CodecParams, LinkInfo, SampleRecord
 from hubcli.video.containers import SNIFF_BYTES, matroska_declared_end, sniff_container
-from hubcli.video.decode import Picture, decode_frames
+from hubcli.video.decode import decode_frames
 from hubcli.video.plan import plan_runs
 
 if TYPE_CHECKING:
@@ -311,12 +311,10 @@ def _check_decodes(
                     f.seek(offset)
                     yield f.read(length)
 
-    def sink(packet: int, frame: Picture) -> None:
+    runs = plan_runs(table, np.array([0, last]))
+    for _, frame in decode_frames(indexed.codec, table, runs, read_packets, where=name):
         if frame.shape != indexed.shape[1:]:
             raise InvalidSampleError(
                 f"{name}: a frame is {frame.shape[1]}x{frame.shape[0]}, the stream says "
                 f"{indexed.codec.width}x{indexed.codec.height} (size changes are not supported)"
             )
-
-    runs = plan_runs(table, np.array([0, last]))
-    decode_frames(indexed.codec, table, runs, read_packets, sink, where=name)

@@ -8,8 +8,9 @@ import zlib
 import numpy as np
 import pytest
 
-from hubcli.core import reader as reader_mod
-from hubcli.core.reader import RunPackets
+import hubcli
+from hubcli.core import packets as packets_mod
+from hubcli.core.packets import RunPackets
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.frames import FLAG_KEYFRAME, FrameTable
 from hubcli.video.plan import Run
@@ -61,7 +62,7 @@ def _table(count: int, data: bytes) -> FrameTable:
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    monkeypatch.setattr(reader_mod, "PACKET_BATCH_BYTES", 3 * PACKET)  # 3 packets a batch
+    monkeypatch.setattr(packets_mod, "PACKET_BATCH_BYTES", 3 * PACKET)  # 3 packets a batch
 
 
 def _data(count: int) -> bytes:
@@ -106,11 +107,11 @@ def test_reads_ahead_of_the_decoder(small_batches):
         deadline = threading.Event()
         for _ in range(200):
             with source.lock:
-                if len(source.reads) >= reader_mod.PREFETCH_DEPTH:
+                if len(source.reads) >= hubcli.config.read_ahead:
                     break
             deadline.wait(0.01)
         with source.lock:
-            assert len(source.reads) >= reader_mod.PREFETCH_DEPTH
+            assert len(source.reads) >= hubcli.config.read_ahead
             assert max(a for a, _ in source.reads) > 8 * PACKET  # beyond the first run
 
 
@@ -168,7 +169,7 @@ def test_a_long_run_left_early_fetches_nothing_twice(small_batches):
     assert len(source.reads) == len(set(source.reads))  # no range read twice
     # Only the first run's batches that were already in flight were wasted.
     wasted = [a for a, _ in source.reads if a < 90 * PACKET]
-    assert len(wasted) <= 1 + reader_mod.PREFETCH_DEPTH
+    assert len(wasted) <= 1 + hubcli.config.read_ahead
     # After the skip the reads go on ahead: the later batches came from fetch threads.
     late = [t for (a, _), t in zip(source.reads, source.readers, strict=True) if a > 90 * PACKET]
     assert late and all(t.startswith("hubcli-fetch") for t in late)

@@ -295,8 +295,11 @@ BAD = [
     ("json", {}, {}, np.arange(3), "not a JSON value"),
     ("json", {}, {}, {"k": "\ud800"}, "surrogate"),
     ("generic", {"dtype": "int16"}, 1, 70000, "cannot be stored as int16"),
-    ("generic", {"dtype": "int16"}, 1, np.int64(1), "cannot be stored as int16"),
-    ("generic", {"dtype": "float32"}, 1, np.float64(0.5), "cannot be stored as float32"),
+    # A numpy scalar casts by value, as a Python number does: these change theirs.
+    ("generic", {"dtype": "int16"}, 1, np.int64(70000), "cannot be stored as int16"),
+    ("generic", {"dtype": "float32"}, 1, np.float64(0.1), "cannot be stored as float32"),
+    # An array's dtype decides, whatever its values.
+    ("generic", {"dtype": "int16"}, 1, np.ones(2, np.int64), "cannot be stored as int16"),
     ("generic", {"dtype": "float32"}, 1, 0.1, "cannot be stored as float32"),
     ("generic", {"dtype": "uint8"}, 1, -1, "cannot be stored as uint8"),
     ("generic", {"dtype": "int32"}, 1, [[1], [2, 3]], "cannot be stored"),

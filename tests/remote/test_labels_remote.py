@@ -53,6 +53,23 @@ def test_one_label_costs_one_request(s3, labels_on_s3):
     assert ds.labels[-1].numpy() == values[-1] and s3.proxy.take() == []
 
 
+def test_labels_appended_a_few_at_a_time_still_read_in_at_most_4_requests(s3):
+    """A tensor grown by one small append per CI run: its small segments are merged as
+    they pile up, so reading it whole stays a few requests, not one per append."""
+    url = f"s3://{s3.new_bucket()}/ds"
+    ds = hubcli.empty(url)
+    ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
+    values = [(i * 31) % 2 for i in range(60 * 7)]
+    for start in range(0, len(values), 7):
+        ds.labels.extend(values[start : start + 7])
+    again = hubcli.load(url)
+    s3.proxy.take()
+    assert again.labels.numpy().tolist() == values
+    requests = s3.proxy.take()
+    assert 1 <= len(requests) <= 4, [(e.method, e.path) for e in requests]
+    assert verify(again).ok
+
+
 def _texts(count: int, ragged: bool) -> list[str]:
     return [f"caption {i:07d} " + ("x" * (i % 97) if ragged else "y" * 48) for i in range(count)]
 
