@@ -110,6 +110,24 @@ def gcs() -> Iterator[RemoteService]:
     server.stop()
 
 
+#: Fixtures that start a server: a test using one is marked ``remote``.
+REMOTE_FIXTURES = {"s3", "gcs", "http_corpus"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tiers by what a test needs, so that a developer can run the fast tier alone:
+    ``scripts/test.sh -m "not slow and not remote and not browser"`` (README)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        path = str(item.path)
+        if fixtures & REMOTE_FIXTURES or "/tests/remote/" in path:
+            item.add_marker(pytest.mark.remote)
+        if path.endswith("test_browser.py"):
+            item.add_marker(pytest.mark.browser)
+        if "/tests/torch/" in path:
+            item.add_marker(pytest.mark.torch)
+
+
 @pytest.fixture(autouse=True)
 def _reset_proxy(request: pytest.FixtureRequest) -> None:
     """Each test starts with an empty proxy log and no faults."""

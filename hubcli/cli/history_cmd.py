@@ -83,6 +83,8 @@ def _describe(changes: list[dict[str, Any]]) -> str:
             parts.append(f"added creds key {c['key']}")
         elif op == "manage_creds_key":
             parts.append(f"made creds key {c['key']} managed")
+        elif op == "set_info":
+            parts.append(f"{c['tensor']} info (class names, dtype)")
         elif op == "upgrade":
             parts.append(f"format upgraded to {c['format_version']}")
         else:

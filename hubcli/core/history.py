@@ -18,6 +18,7 @@ from hubcli.format.log import (
     Op,
     Record,
     Rename,
+    SetInfo,
     SetLayout,
 )
 
@@ -80,6 +81,8 @@ def _change(op: Op) -> dict[str, Any]:
         return {"op": "rename_tensor", "tensor": op.new, "from": op.old}
     if isinstance(op, ManageCredsKey):
         return {"op": "manage_creds_key", "key": op.name}
+    if isinstance(op, SetInfo):  # a label tensor's class names grew (or its dtype was set)
+        return {"op": "set_info", "tensor": op.tensor}
     assert isinstance(op, AddCredsKey)
     return {"op": "add_creds_key", "key": op.name}
 

@@ -227,7 +227,11 @@ def test_two_processes_append_rows_never_split(tmp_path, sources):
     assert [p.returncode for p in procs] == [0, 0], errors
 
     ds = hubcli.load(url)
-    assert len(ds) == 2 * per_writer and ds.version == first + 2 * per_writer
+    # One commit a row; besides them only merges of small label segments (same values).
+    made = [e for e in ds.log() if e["version"] > first]
+    rows = [e for e in made if e["message"] != "merge label segments"]
+    assert len(ds) == 2 * per_writer and len(rows) == 2 * per_writer
+    assert all(c["op"] == "compact" for e in made if e not in rows for c in e["changes"])
     # Both writers added a class name at the same time: each got its own number.
     assert sorted(ds.labels.info["class_names"]) == ["cat", "dog", "w0", "w1"]
     order: dict[str, list[int]] = {"w0": [], "w1": []}
@@ -240,5 +244,5 @@ def test_two_processes_append_rows_never_split(tmp_path, sources):
     assert order == {"w0": list(range(per_writer)), "w1": list(range(per_writer))}
     for version in range(first, ds.version + 1):  # no version holds half a row
         old = hubcli.load(url, version=version)
-        assert len(old.videos) == len(old.labels) == len(old.caps) == version - first
+        assert len(old.videos) == len(old.labels) == len(old.caps)
     assert verify(ds).ok

@@ -53,3 +53,16 @@ def test_delete_samples_of_a_label_tensor_from_the_cli(ds):
     assert again.labels.data()["text"] == [["cat"], ["cat", "dog"]]
     done = runner.invoke(app, ["delete", ds.path, "labels[0]"])
     assert done.exit_code == 0 and hubcli.load(ds.path).labels[0].numpy().tolist() == [0, 1]
+
+
+def test_the_log_tells_label_changes(ds):
+    labels = ds.create_tensor("labels", htype="class_label", class_names=["cat"])
+    labels.extend(["cat", "new"])  # a new class name: an info op in the same commit
+    newest = ds.log()[0]
+    assert newest["changes"] == [
+        {"op": "set_info", "tensor": "labels"},
+        {"op": "append", "tensor": "labels", "samples_added": 2},
+    ]
+    shown = CliRunner().invoke(app, ["log", ds.path])
+    assert shown.exit_code == 0, shown.output
+    assert "labels info (class names, dtype), labels +2" in shown.stdout

@@ -59,7 +59,7 @@ def test_labels_appended_a_few_at_a_time_still_read_in_at_most_4_requests(s3):
     url = f"s3://{s3.new_bucket()}/ds"
     ds = hubcli.empty(url)
     ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
-    values = [(i * 31) % 2 for i in range(60 * 7)]
+    values = [(i * 31) % 2 for i in range(16 * 7)]
     for start in range(0, len(values), 7):
         ds.labels.extend(values[start : start + 7])
     again = hubcli.load(url)
