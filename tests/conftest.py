@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from media import CORPUS, Decoded, VideoSpec, decode_all, make_video
+import hubcli
+from support.media import CORPUS, Decoded, VideoSpec, decode_all, make_video
 
 # Encoders print banners (SVT-AV1) and x265 notes to stderr; keep FFmpeg quiet.
 os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
@@ -55,7 +57,7 @@ import secrets  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-from servers import FakeGcs, FileServer, MotoS3, Proxy  # noqa: E402
+from support.servers import FakeGcs, FileServer, MotoS3, Proxy  # noqa: E402
 from testkit.env import patched_env, s3_env  # noqa: E402
 
 #: The keys the tests' S3 server is reached with (moto accepts any).
@@ -108,6 +110,24 @@ def gcs() -> Iterator[RemoteService]:
         fs = gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False)
         yield RemoteService("gcs", fs)
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_dataset(corpus: dict[str, Path]) -> Callable[..., hubcli.Dataset]:
+    """The one way tests make a dataset of videos: ``make_dataset(root, {"videos":
+    ["hevc", "h264_bframes"], "old": ("avi", ["mpeg4_avi"])})`` creates each tensor
+    (with its container, if given) and appends those corpus videos in one extend."""
+
+    def make(root: Path | str, tensors: dict[str, Any]) -> hubcli.Dataset:
+        ds = hubcli.empty(root)
+        for name, spec in tensors.items():
+            compression, names = spec if isinstance(spec, tuple) else (None, spec)
+            ds.create_tensor(name, sample_compression=compression)
+            if names:
+                ds[name].extend([str(corpus[n]) for n in names])
+        return ds
+
+    return make
 
 
 #: Fixtures that start a server: a test using one is marked ``remote``.

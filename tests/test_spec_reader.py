@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import hubcli
-from media import CORPUS, frame_hash
+from support.media import CORPUS, frame_hash
 
 # ---------------------------------------------------------------------------------------
 # The reader

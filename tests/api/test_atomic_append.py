@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import hubcli
-from helpers import snapshot
 from hubcli.core.dataset import Dataset
 from hubcli.core.versions import read_head
 from hubcli.errors import StorageError
 from hubcli.storage import LocalStore
-from stores import FailingStore
+from support.helpers import snapshot
+from support.stores import FailingStore
 
 
 def _dataset(root, fail_at: int) -> tuple[Dataset, FailingStore]:

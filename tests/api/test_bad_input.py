@@ -7,17 +7,14 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from helpers import snapshot
 from hubcli.errors import FrameIndexError, InvalidSampleError, SourceNotFoundError
-from media import make_audio_only, scramble_packets
+from support.helpers import snapshot
+from support.media import make_audio_only, scramble_packets
 
 
 @pytest.fixture
-def ds(tmp_path, corpus):
-    ds = hubcli.empty(tmp_path / "ds")
-    ds.create_tensor("videos", sample_compression="mp4")
-    ds.videos.append(str(corpus["h264_bframes"]))
-    return ds
+def ds(tmp_path, make_dataset):
+    return make_dataset(tmp_path / "ds", {"videos": ("mp4", ["h264_bframes"])})
 
 
 def _cut(src: Path, dst: Path, fraction: float) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import hubcli
-from helpers import snapshot
 from hubcli.errors import (
     DatasetExistsError,
     DatasetNotFoundError,
@@ -16,6 +15,7 @@ from hubcli.errors import (
     TensorNotFoundError,
     UnsupportedHtypeError,
 )
+from support.helpers import snapshot
 
 
 def test_empty_then_load(tmp_path, corpus):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import hubcli
-from helpers import snapshot
 from hubcli.errors import (
     CredentialsError,
     DatasetNotFoundError,
@@ -23,6 +22,7 @@ from hubcli.errors import (
     SourceNotFoundError,
     TensorExistsError,
 )
+from support.helpers import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hubcli
-from media import CORPUS, Decoded, frame_hash
+from support.media import CORPUS, Decoded, frame_hash
 
 NAMES = [spec.name for spec in CORPUS]
 SPECS = {spec.name: spec for spec in CORPUS}

@@ -19,17 +19,14 @@ from hubcli.errors import HubcliError
 from hubcli.settings import Settings
 from hubcli.storage.local import LocalStore
 from hubcli.video import decode
-from stores import CountingStore
+from support.stores import CountingStore
 
 NAME = "h264_bframes"
 
 
 @pytest.fixture
-def ds(tmp_path, corpus) -> hubcli.Dataset:
-    ds = hubcli.empty(tmp_path / "ds")
-    ds.create_tensor("videos")
-    ds.videos.extend([str(corpus["hevc"]), str(corpus[NAME])])
-    return ds
+def ds(tmp_path, make_dataset) -> hubcli.Dataset:
+    return make_dataset(tmp_path / "ds", {"videos": ["hevc", NAME]})
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from hubcli.core.dataset import Dataset
 from hubcli.core.versions import read_head
 from hubcli.errors import CorruptDatasetError
 from hubcli.storage import LocalStore
-from media import LONG, frame_hash
-from stores import CountingStore
+from support.media import LONG, frame_hash
+from support.stores import CountingStore
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clirun import assert_usage_error, assert_user_error, hubcli_run
-from helpers import snapshot
+from support.clirun import assert_usage_error, assert_user_error, hubcli_run
+from support.helpers import snapshot
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import hubcli
 from hubcli.cli import app
-from media import frame_hash
+from support.media import frame_hash
 
 #: A clip's decode of a frame vs the source frame: "the same picture", lossy encoding.
 MIN_PSNR = 35.0

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import hubcli
-from clirun import HUBCLI, assert_user_error, hubcli_run
-from media import BIG, decode_some, frame_hash
+from support.clirun import HUBCLI, assert_user_error, hubcli_run
+from support.media import BIG, decode_some, frame_hash
 
 #: Peak resident memory allowed for exporting 1.3 GB of frames.
 MEMORY_CAP = 400 * 2**20

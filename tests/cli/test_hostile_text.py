@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from crafting import edit_segment_header
 from hubcli.cli import output
-from media import VideoSpec, make_video
+from support.clirun import assert_user_error, hubcli_run
+from support.crafting import edit_segment_header
+from support.media import VideoSpec, make_video
 
 # A file name may hold anything but '/' and NUL. These pieces, if obeyed, close a Rich tag
 # that was never opened (the crash), open a clickable link (OSC 8 under a terminal),

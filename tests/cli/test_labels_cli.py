@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from helpers import snapshot
 from hubcli.cli import app
 from hubcli.cli.options import Compression, Htype
 from hubcli.format.manifest import HTYPES, SAMPLE_COMPRESSIONS
+from support.clirun import assert_user_error, hubcli_run
+from support.helpers import snapshot
 
 
 def invoke(*args, input=None):

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import hubcli
-from clirun import HUBCLI
+from support.clirun import HUBCLI
 
 SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m")  # a foreground colour
 

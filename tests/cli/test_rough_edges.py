@@ -15,10 +15,10 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 import hubcli
-from clirun import hubcli_run
-from helpers import snapshot
 from hubcli.cli import app
 from hubcli.cli.output import human_bytes
+from support.clirun import hubcli_run
+from support.helpers import snapshot
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

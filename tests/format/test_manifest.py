@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from helpers import snapshot
 from hubcli.errors import CorruptDatasetError, UnsupportedFormatError
 from hubcli.format.layout import Layout, NodePointer, SegmentEntry
 from hubcli.format.manifest import (
@@ -22,6 +21,7 @@ from hubcli.format.manifest import (
     parse_manifest,
     parse_state,
 )
+from support.helpers import snapshot
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import pytest
 
-from media import frame_hash
+from support.media import frame_hash
 
 CLIPS = Path(__file__).resolve().parent.parent / "fixtures" / "clips"
 

@@ -13,7 +13,7 @@ import pytest
 
 import hubcli
 from hubcli.core.verify import verify
-from media import frame_hash
+from support.media import frame_hash
 
 _APPENDER = textwrap.dedent(
     """

@@ -11,9 +11,9 @@ import signal
 import pytest
 
 import hubcli
-from crash import run_forked
-from helpers import content
 from hubcli.core.verify import verify
+from support.crash import run_forked
+from support.helpers import content
 
 
 @pytest.fixture(scope="module")

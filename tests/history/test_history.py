@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from helpers import content, metadata_bytes, snapshot
 from hubcli.errors import HubcliWarning, ReadOnlyError, VersionError
+from support.clirun import assert_user_error, hubcli_run
+from support.helpers import content, metadata_bytes, snapshot
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -137,7 +137,7 @@ def test_gc_keeps_what_it_must_and_frees_the_rest(tmp_path, clips):
 def test_gc_spares_young_objects_and_removes_old_leftovers(tmp_path, clips):
     """A killed append's leftovers: every one removed once older than the safety
     window, and not one byte of a committed or in-flight append."""
-    from crash import run_forked
+    from support.crash import run_forked
 
     root = tmp_path / "ds"
     ds = _grown(root, clips, 3)

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import hubcli
-from helpers import snapshot
 from hubcli.core.verify import verify
 from hubcli.errors import FrameIndexError, HubcliError, InvalidSampleError
 from hubcli.format.values import DTYPES
+from support.helpers import snapshot
 
 _names = itertools.count()
 

@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from crash import run_forked
-from helpers import snapshot
 from hubcli.core.dataset import Dataset
 from hubcli.core.verify import verify
 from hubcli.core.versions import read_head
 from hubcli.errors import HubcliError, StorageError
 from hubcli.storage import LocalStore
-from media import CORPUS, frame_hash
-from stores import FailingStore
+from support.crash import run_forked
+from support.helpers import snapshot
+from support.media import CORPUS, frame_hash
+from support.stores import FailingStore
 
 SPECS = {s.name: s for s in CORPUS}
 NAMES = ("h264_bframes", "faststart", "vfr")

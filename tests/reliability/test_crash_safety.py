@@ -13,10 +13,10 @@ import time
 import pytest
 
 import hubcli
-from clirun import HUBCLI
-from crash import run_forked
 from hubcli.core.verify import verify
-from media import frame_hash
+from support.clirun import HUBCLI
+from support.crash import run_forked
+from support.media import frame_hash
 
 #: Kill points tried by this module (the issue asks for at least 200).
 KILLS: list[int] = []

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hubcli
-from clirun import hubcli_run
 from hubcli.core.verify import verify
 from hubcli.errors import HubcliError, InvalidSampleError
-from media import frame_hash
+from support.clirun import hubcli_run
+from support.media import frame_hash
 
-WORKER = Path(__file__).resolve().parent.parent / "fuzz_worker.py"
+WORKER = Path(__file__).resolve().parent.parent / "support" / "fuzz_worker.py"
 SOURCES = ["h264_bframes", "h264_open_gop", "hevc", "vp9", "mpeg4_avi", "av1"]
 CASES_RUN: list[int] = []
 

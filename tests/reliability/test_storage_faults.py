@@ -10,7 +10,6 @@ import pytest
 
 import hubcli
 import hubcli.storage.transient as transient
-from faultfs import FaultyFS
 from hubcli.core.dataset import Dataset
 from hubcli.core.verify import verify
 from hubcli.core.versions import read_head
@@ -18,7 +17,8 @@ from hubcli.errors import CorruptDatasetError, HubcliError, StorageError
 from hubcli.format import keys
 from hubcli.format.manifest import Manifest, encode_anchor
 from hubcli.storage import FsspecStore, LocalStore
-from media import frame_hash
+from support.faultfs import FaultyFS
+from support.media import frame_hash
 
 FAULTS: list[str] = []  # every fault injected by this module
 
@@ -147,7 +147,7 @@ def test_a_disk_that_fills_up_mid_write(tmp_path, corpus, monkeypatch):
     """ENOSPC halfway through a chunk: a short write on disk. Nothing is published."""
     root = tmp_path / "ds"
     hubcli.empty(root).create_tensor("videos")
-    from helpers import snapshot
+    from support.helpers import snapshot
 
     before = snapshot(root)
     real_write = None

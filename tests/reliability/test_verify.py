@@ -9,7 +9,7 @@ import time
 import pytest
 
 import hubcli
-from clirun import hubcli_run
+from support.clirun import hubcli_run
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_verify_a_remote_dataset(s3, corpus):
 def test_a_killed_append_leaves_partial_files_that_verify_reports(ds, corpus):
     """A writer killed while it writes a chunk leaves its temp file: ``verify`` names it
     (it was never reported, whatever its size)."""
-    from crash import run_forked
+    from support.crash import run_forked
 
     root = ds.store.root
     before = set(hubcli_run("verify", ds.path, "--json").json()["unreferenced"])

@@ -11,9 +11,9 @@ import textwrap
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from media import frame_hash
-from servers import Fault, MotoS3Process
+from support.clirun import assert_user_error, hubcli_run
+from support.media import frame_hash
+from support.servers import Fault, MotoS3Process
 
 
 def _dataset(s3, corpus, n=1):

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from helpers import snapshot
 from hubcli.errors import CredentialsError, HubcliWarning, LinkChangedError, SourceNotFoundError
-from media import STREAM_720P, decode_some, frame_hash
-from servers import DriveServer, FileServer, MotoS3Process
+from support.clirun import assert_user_error, hubcli_run
+from support.helpers import snapshot
+from support.media import STREAM_720P, decode_some, frame_hash
+from support.servers import DriveServer, FileServer, MotoS3Process
 
 S3_SECRET = "s3-secret-for-links-TEST"
 DRIVE_TOKEN = "drive-token-for-links-TEST"

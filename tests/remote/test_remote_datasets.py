@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from media import frame_hash
+from support.clirun import assert_user_error, hubcli_run
+from support.media import frame_hash
 
 
 @pytest.fixture(params=["s3", "gcs"])

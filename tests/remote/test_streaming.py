@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import hubcli
-from media import STREAM_720P, decode_some, frame_hash
+from support.media import STREAM_720P, decode_some, frame_hash
 
 #: A frame costs at most this much more than the packets it needs plus the index.
 BUDGET = 1.05

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from helpers import snapshot
-from media import frame_hash
+from support.clirun import assert_user_error, hubcli_run
+from support.helpers import snapshot
+from support.media import frame_hash
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ import sys
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from crafting import edit_entry, edit_json_objects, edit_segment_header, edit_state
-from helpers import snapshot
 from hubcli.errors import CorruptDatasetError, HubcliError
 from hubcli.format.limits import MAX_VERSION
+from support.clirun import assert_user_error, hubcli_run
+from support.crafting import edit_entry, edit_json_objects, edit_segment_header, edit_state
+from support.helpers import snapshot
 
 #: What the issue allows a command on a dataset of at most 1 MB of metadata.
 MAX_RSS_MB = 200

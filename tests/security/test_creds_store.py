@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
 from hubcli.errors import CredentialsError, HubcliWarning
+from support.clirun import assert_user_error, hubcli_run
 
 SECRET = "store-secret-TEST-7"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
 from hubcli.errors import LinkChangedError
+from support.clirun import assert_user_error, hubcli_run
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import threading
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
-from helpers import snapshot
 from hubcli.errors import UnsafeEntryError
 from hubcli.storage.local import LocalStore
+from support.clirun import assert_user_error, hubcli_run
+from support.helpers import snapshot
 
 
 @pytest.fixture

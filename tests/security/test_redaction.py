@@ -19,7 +19,6 @@ import traceback
 import pytest
 
 import hubcli
-from clirun import assert_user_error, hubcli_run
 from hubcli.cli import output
 from hubcli.errors import HubcliError, InvalidSampleError, StorageError
 from hubcli.redaction import (
@@ -29,6 +28,7 @@ from hubcli.redaction import (
     redact,
     redact_url,
 )
+from support.clirun import assert_user_error, hubcli_run
 
 SIGNATURE = "f00dfeedcafe0123456789abcdef0123456789abcdef0123456789abcdef0123"
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"

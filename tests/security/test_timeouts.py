@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 import hubcli
-from clirun import HUBCLI, Run, assert_user_error
 from hubcli.errors import StorageError
 from hubcli.storage.backends import filesystem
 from hubcli.storage.transient import (
@@ -32,6 +31,7 @@ from hubcli.storage.transient import (
     Timeouts,
     worst_case_seconds,
 )
+from support.clirun import HUBCLI, Run, assert_user_error
 
 SMALL = Timeouts(connect=1.0, read=1.0)
 ENV = {CONNECT_TIMEOUT_ENV: "1", READ_TIMEOUT_ENV: "1", "NO_COLOR": "1"}

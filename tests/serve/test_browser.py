@@ -10,7 +10,7 @@ import pytest
 
 import hubcli
 from hubcli.serve.server import PlaybackServer
-from media import BIG
+from support.media import BIG
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [

@@ -11,11 +11,11 @@ import urllib.request
 import pytest
 
 import hubcli
-from clirun import HUBCLI
-from helpers import snapshot
 from hubcli.errors import HubcliWarning
 from hubcli.format.segment import CHUNK_MAGIC
 from hubcli.serve.server import PlaybackServer
+from support.clirun import HUBCLI
+from support.helpers import snapshot
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_avi_is_transcoded_to_mp4(served, tmp_path, oracle, corpus):
     assert response.status == 200 and response.getheader("Content-Type") == "video/mp4"
     assert body[4:8] == b"ftyp"
     (tmp_path / "t.mp4").write_bytes(body)
-    from media import decode_all
+    from support.media import decode_all
 
     assert len(decode_all(tmp_path / "t.mp4").frames) == len(oracle(corpus["mpeg4_avi"]).frames)
 

@@ -16,17 +16,15 @@ import pytest
 from serve_helpers import get, make_big_video, raw, status_of, token_of, wait_for
 
 import hubcli
-from clirun import HUBCLI
 from hubcli.errors import HubcliWarning
 from hubcli.serve.server import REQUEST_LOG, PlaybackServer
+from support.clirun import HUBCLI
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory, corpus):
+def root(tmp_path_factory, make_dataset):
     root = tmp_path_factory.mktemp("requests") / "ds"
-    ds = hubcli.empty(root)
-    ds.create_tensor("videos", sample_compression="mp4")
-    ds.videos.append(str(corpus["h264_bframes"]))
+    make_dataset(root, {"videos": ("mp4", ["h264_bframes"])})
     return root
 
 

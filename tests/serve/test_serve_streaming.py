@@ -17,8 +17,8 @@ import pytest
 from serve_helpers import get, make_big_video, token_of
 
 import hubcli
-from clirun import HUBCLI
 from hubcli.serve.server import PlaybackServer
+from support.clirun import HUBCLI
 
 MIB = 1 << 20
 PER_REQUEST = 32 * MIB

@@ -20,8 +20,8 @@ import pytest
 from serve_helpers import NOBODY, can_switch_user, get, token_of, wait_for
 
 import hubcli
-from clirun import HUBCLI
 from hubcli.serve.server import PlaybackServer
+from support.clirun import HUBCLI
 
 #: A "browser" as $BROWSER names one: records its argv and environment, and leaves a
 #: child with the same argv running (as a real browser would), for `ps` to see.
@@ -47,13 +47,15 @@ TOKEN_LIKE = re.compile(r"[A-Za-z0-9_-]{20,}")
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory, corpus):
+def root(tmp_path_factory, make_dataset):
     root = tmp_path_factory.mktemp("token") / "ds"
-    ds = hubcli.empty(root)
-    ds.create_tensor("videos", sample_compression="mp4")
-    ds.videos.extend([str(corpus["h264_bframes"]), str(corpus["h264_bframes_editlist"])])
-    ds.create_tensor("clips", sample_compression="mkv")
-    ds.clips.append(str(corpus["vp9_mkv"]))
+    make_dataset(
+        root,
+        {
+            "videos": ("mp4", ["h264_bframes", "h264_bframes_editlist"]),
+            "clips": ("mkv", ["vp9_mkv"]),
+        },
+    )
     return root
 
 

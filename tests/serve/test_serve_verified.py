@@ -48,13 +48,9 @@ def _requests(server, tensor="videos", index=0):
 
 
 @pytest.fixture
-def stored(tmp_path, corpus):
+def stored(tmp_path, make_dataset):
     root = tmp_path / "ds"
-    ds = hubcli.empty(root)
-    ds.create_tensor("videos", sample_compression="mp4")
-    ds.videos.append(str(corpus["h264_bframes"]))
-    ds.create_tensor("old", sample_compression="avi")
-    ds.old.append(str(corpus["mpeg4_avi"]))
+    make_dataset(root, {"videos": ("mp4", ["h264_bframes"]), "old": ("avi", ["mpeg4_avi"])})
     return root
 
 

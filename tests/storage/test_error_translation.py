@@ -23,7 +23,7 @@ from hubcli.storage import LocalStore, open_store
 from hubcli.storage.credentials import Credentials
 from hubcli.storage.fetch import spool
 from hubcli.storage.links import open_linked
-from servers import DriveServer, Fault, FileServer, MotoS3Process, Proxy, free_port
+from support.servers import DriveServer, Fault, FileServer, MotoS3Process, Proxy, free_port
 
 KEY_ID = "hubclikeyid-Zq8xW2pL"
 SECRET = "hubclisecret-Mv3kT9rQ"

@@ -8,7 +8,7 @@ import numpy as np
 import hubcli
 import hubcli.video.decode as decode
 from hubcli.video.nal import is_disposable, nal_length_size
-from media import frame_hash
+from support.media import frame_hash
 
 
 def _avcc(*nals: bytes) -> bytes:

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import hubcli
-from media import frame_hash
+from support.media import frame_hash
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from hubcli.errors import StorageError
@@ -19,30 +19,18 @@ class Read:
     nbytes: int
 
 
-class CountingStore(Store):
-    """Forwards to ``inner`` and records every read (zarr's LoggingStore idea)."""
+class ForwardingStore(Store):
+    """Forwards every call to ``inner``: a wrapper overrides only what it observes."""
 
-    def __init__(self, inner: Store, coalesce_gap: int = 0) -> None:
+    def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.url = inner.url
-        self.coalesce_gap = coalesce_gap
-        self.reads: list[Read] = []
-
-    def bytes_read(self, part: str = "") -> int:
-        return sum(r.nbytes for r in self.reads if part in r.key)
 
     def get(self, key: str) -> bytes:
-        data = self.inner.get(key)
-        self.reads.append(Read(key, 0, len(data), len(data)))
-        return data
+        return self.inner.get(key)
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        data = self.inner.get_range(key, start, end)
-        self.reads.append(Read(key, start, end, len(data)))
-        return data
-
-    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        return [self.get_range(key, a, b) for a, b in ranges]
+        return self.inner.get_range(key, start, end)
 
     def put(self, key: str, data: bytes) -> None:
         self.inner.put(key, data)
@@ -63,30 +51,46 @@ class CountingStore(Store):
         self.inner.delete(key)
 
 
-@dataclass
-class FailingStore(Store):
+class CountingStore(ForwardingStore):
+    """Forwards to ``inner`` and records every read (zarr's LoggingStore idea)."""
+
+    def __init__(self, inner: Store, coalesce_gap: int = 0) -> None:
+        super().__init__(inner)
+        self.coalesce_gap = coalesce_gap
+        self.reads: list[Read] = []
+
+    def bytes_read(self, part: str = "") -> int:
+        return sum(r.nbytes for r in self.reads if part in r.key)
+
+    def get(self, key: str) -> bytes:
+        data = self.inner.get(key)
+        self.reads.append(Read(key, 0, len(data), len(data)))
+        return data
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        data = self.inner.get_range(key, start, end)
+        self.reads.append(Read(key, start, end, len(data)))
+        return data
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        return [self.get_range(key, a, b) for a, b in ranges]
+
+
+class FailingStore(ForwardingStore):
     """Forwards to ``inner`` but fails the ``fail_at``-th write (0-based), counting puts,
     create-if-absent puts and streamed writes alike."""
 
-    inner: Store
-    fail_at: int
-    writes: int = 0
-    log: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.url = self.inner.url
+    def __init__(self, inner: Store, fail_at: int) -> None:
+        super().__init__(inner)
+        self.fail_at = fail_at
+        self.writes = 0
+        self.log: list[str] = []
 
     def _tick(self, key: str) -> None:
         n, self.writes = self.writes, self.writes + 1
         self.log.append(key)
         if n == self.fail_at:
             raise StorageError(f"injected failure writing {key}")
-
-    def get(self, key: str) -> bytes:
-        return self.inner.get(key)
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        return self.inner.get_range(key, start, end)
 
     def put(self, key: str, data: bytes) -> None:
         self._tick(key)
@@ -101,12 +105,3 @@ class FailingStore(Store):
         with self.inner.open_writer(key) as f:
             yield f
             self._tick(key)  # fail after the data was written, before it is published
-
-    def list(self, prefix: str = "") -> list[str]:
-        return self.inner.list(prefix)
-
-    def size(self, key: str) -> int:
-        return self.inner.size(key)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
