@@ -18,13 +18,6 @@ from hubcli.cli.options import (
     open_dataset,
     read_creds,
 )
-from hubcli.creds import (
-    clear_store,
-    location_of,
-    parse_secrets,
-    remove_managed,
-    secrets_from_env,
-)
 from hubcli.errors import CredentialsError
 
 if TYPE_CHECKING:
@@ -86,6 +79,8 @@ def populate(
 
     Example: hubcli creds populate ./clips MY_S3 --file creds.json
     """
+    from hubcli import creds  # the credential store: loaded when a command needs it
+
     if env == (file is not None):
         raise typer.BadParameter(
             "give exactly one of --env and --file", param_hint="--env / --file"
@@ -93,12 +88,12 @@ def populate(
     ds = open_dataset(dataset, creds_file, read_only=False)
     entry = _entry(ds, key)
     # The secrets are checked before the key changes: a failed command changes nothing.
-    secrets = secrets_from_env(key) if env else parse_secrets(read_creds(file), key)
+    secrets = creds.secrets_from_env(key) if env else creds.parse_secrets(read_creds(file), key)
     made_managed = False
     if entry is not None and not entry["managed"]:
         made_managed = ds.change_creds_management(key, True)
     ds.populate_creds(key, secrets)
-    bound_to = location_of(ds.path)
+    bound_to = creds.location_of(ds.path)
     fields = sorted(secrets)
     lines = [f"populated creds key {key!r} ({', '.join(fields)}) for {bound_to}"]
     if made_managed:
@@ -130,10 +125,12 @@ def remove(
 
     Example: hubcli creds remove ./clips MY_S3; hubcli creds remove --clear
     """
+    from hubcli import creds  # the credential store: loaded when a command needs it
+
     if clear:
         if dataset is not None:
             raise typer.BadParameter("--clear takes no DATASET or KEY", param_hint="--clear")
-        path = clear_store()
+        path = creds.clear_store()
         line = f"emptied the credential store {path}" if path else "no credential store"
         emit(json_, {"cleared": True, "store": str(path) if path else None}, [line])
         return
@@ -143,8 +140,8 @@ def remove(
     if _entry(ds, key) is None:
         known = ", ".join(ds.get_creds_keys()) or "none"
         raise CredentialsError(f"creds key {key!r} was not added to {ds.path} (keys: {known})")
-    removed = remove_managed(ds.manifest.dataset_id, ds.path, key)
-    bound_to = location_of(ds.path)
+    removed = creds.remove_managed(ds.manifest.dataset_id, ds.path, key)
+    bound_to = creds.location_of(ds.path)
     line = (
         f"forgot the secrets of creds key {key!r} for {bound_to}"
         if removed

@@ -29,7 +29,6 @@ from hubcli.format.segment import (
     encode_segment,
     record_size,
 )
-from hubcli.storage.links import open_linked
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -125,6 +124,8 @@ def stage_link(
 ) -> tuple[SampleRecord, IndexedVideo]:
     """Index a linked video in place: read it once (streamed to a temp file), keep its
     identity; nothing of it is copied into the dataset."""
+    from hubcli.storage.links import open_linked  # only a link append needs it
+
     obj = open_linked(source.url, secrets_for(source.creds_key))
     before = obj.identity()
     with obj.spool() as path:

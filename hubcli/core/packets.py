@@ -19,7 +19,6 @@ import numpy as np
 
 from hubcli.errors import CorruptDatasetError, LinkChangedError
 from hubcli.settings import config
-from hubcli.storage.links import Identity, LinkedObject, open_linked
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from hubcli.format.frames import FrameTable
     from hubcli.format.segment import CodecParams, SampleRecord
     from hubcli.storage.base import Store
+    from hubcli.storage.links import LinkedObject
     from hubcli.video.decode import Picture
     from hubcli.video.plan import Run
 
@@ -130,6 +130,9 @@ class LinkBytes:
 def open_link(record: SampleRecord, label: str, secrets_for: SecretsFor) -> LinkBytes:
     """The linked object of ``record``, after checking it is the one that was indexed."""
     assert record.link is not None
+    # Loaded here: reading a dataset without links needs none of the link machinery.
+    from hubcli.storage.links import Identity, open_linked
+
     obj = open_linked(record.link.url, secrets_for(record.link.creds_key))
     now = obj.identity()
     then = Identity(record.size, record.link.etag, record.link.modified)

@@ -23,8 +23,8 @@ from hubcli.format.manifest import SAMPLE_COMPRESSIONS
 from hubcli.redaction import has_secrets, redact_url
 from hubcli.storage.credentials import Credentials
 from hubcli.storage.fetch import is_url, spool
-from hubcli.storage.links import link_kind
 from hubcli.storage.resolve import split_scheme
+from hubcli.storage.urls import link_kind
 
 #: Called with byte counts as an append goes: downloaded (URLs), indexed, then copied.
 Progress = Callable[[int], None]

@@ -22,10 +22,33 @@ Missing keys raise ``FileNotFoundError`` (a source's or link's object:
 :class:`hubcli.errors.StorageError`. No message quotes a backend library's own text.
 """
 
-from hubcli.storage.base import Store, check_key
-from hubcli.storage.local import LocalStore
-from hubcli.storage.memory import MemoryStore
-from hubcli.storage.remote import FsspecStore
-from hubcli.storage.resolve import open_store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hubcli.storage.base import Store, check_key
+    from hubcli.storage.local import LocalStore
+    from hubcli.storage.memory import MemoryStore
+    from hubcli.storage.remote import FsspecStore
+    from hubcli.storage.resolve import open_store
 
 __all__ = ["FsspecStore", "LocalStore", "MemoryStore", "Store", "check_key", "open_store"]
+
+# Loaded on first use: the credential store (hubcli.creds) needs storage/credentials.py
+# alone, and every command's start-up would otherwise pay for the remote stores.
+_WHERE = {
+    "Store": "base",
+    "check_key": "base",
+    "LocalStore": "local",
+    "MemoryStore": "memory",
+    "FsspecStore": "remote",
+    "open_store": "resolve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'hubcli.storage' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hubcli.storage.{_WHERE[name]}"), name)
