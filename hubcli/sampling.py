@@ -234,10 +234,13 @@ class ClipFrames:
     timestamps: np.ndarray
 
 
-def read_clips(tensor: VideoTensor, clips: Sequence[Clip]) -> list[ClipFrames]:
+def read_clips(
+    tensor: VideoTensor, clips: Sequence[Clip], size: tuple[int, int] | None = None
+) -> list[ClipFrames]:
     """Read ``clips`` (in order), one read per sample: each sample's needed frames,
     sorted and deduplicated, in a single ``tensor[i, frames]`` call, so a keyframe run
-    shared by several clips is decoded once."""
+    shared by several clips is decoded once. ``size``: ``(height, width)``, scaled while
+    converting to RGB (``SampleView.numpy(size=)``)."""
     members: defaultdict[int, list[int]] = defaultdict(list)
     for n, clip in enumerate(clips):
         members[clip.sample].append(n)
@@ -245,7 +248,8 @@ def read_clips(tensor: VideoTensor, clips: Sequence[Clip]) -> list[ClipFrames]:
     for sample, group in members.items():
         wanted = np.unique(np.concatenate([clips[n].frames for n in group]))
         view = tensor[sample, wanted.tolist()]
-        frames, seconds = view.numpy(), np.atleast_1d(view.timestamp)
+        frames = view.numpy() if size is None else view.numpy(size=size)
+        seconds = np.atleast_1d(view.timestamp)
         for n in group:
             where = np.searchsorted(wanted, clips[n].frames)
             out[n] = ClipFrames(clips[n], frames[where], seconds[where])

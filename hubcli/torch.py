@@ -33,6 +33,7 @@ from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import get_worker_info
 
 from hubcli.core.dataset import Dataset, load
+from hubcli.core.sample import check_size
 from hubcli.errors import TensorNotFoundError, UnsupportedHtypeError
 from hubcli.format.values import JSON, TEXT
 from hubcli.sampling import ClipFrames, ClipSpec, Policy, Sampler, plan_for, read_clips
@@ -61,6 +62,9 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
     sample), ``frame_indices`` (int64), and one key per label column in ``columns``
     (class_label and generic: a tensor; text: a str; json: the value).
 
+    ``size=(height, width)`` scales every frame while it is converted to RGB (one
+    swscale pass, bilinear), not after.
+
     Inside a DataLoader worker each video decoder runs ``decoder_threads`` threads
     (default 1: the workers are the parallelism; None leaves ``hubcli.config`` as it
     is). The main process keeps ``hubcli.config.decoder_threads``.
@@ -83,10 +87,12 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         creds: Mapping[str, Any] | None = None,
         version: int | None = None,
         decoder_threads: int | None = 1,
+        size: tuple[int, int] | None = None,
     ) -> None:
         spec = ClipSpec(
             clip_len, frame_step, clips_per_video, clip_stride, sampler, policy, fps, seed
         )
+        self._size = None if size is None else check_size(size)
         self._setup(ds_or_url, tensor, spec, layout, columns, creds, version, decoder_threads)
 
     def _setup(
@@ -213,7 +219,7 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         are read in one pass (a keyframe run shared by clips is decoded once)."""
         ds = self.dataset()
         slots = [_slot(i, len(self)) for i in indices]
-        read = read_clips(ds[self._tensor], self._plan.clips(slots, self._epoch))
+        read = read_clips(ds[self._tensor], self._plan.clips(slots, self._epoch), self._size)
         labels = self._labels(ds, sorted({c.clip.sample for c in read}))
         return [self._item(c, labels) for c in read]
 
@@ -267,8 +273,10 @@ class FrameDataset(ClipDataset):
         creds: Mapping[str, Any] | None = None,
         version: int | None = None,
         decoder_threads: int | None = 1,
+        size: tuple[int, int] | None = None,
     ) -> None:
         spec = ClipSpec(clip_len=1, clip_stride=frame_step, sampler="all", policy="drop", fps=fps)
+        self._size = None if size is None else check_size(size)
         self._setup(ds_or_url, tensor, spec, layout, columns, creds, version, decoder_threads)
 
     @staticmethod

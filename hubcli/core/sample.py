@@ -120,15 +120,30 @@ class SampleView:
         seconds = table.frame_pts[frames].astype(np.float64) * num / den
         return float(seconds[0]) if scalar else seconds
 
-    def numpy(self, aslist: bool = False, *, threads: int | None = None) -> np.ndarray:
+    def numpy(
+        self,
+        aslist: bool = False,
+        *,
+        threads: int | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> np.ndarray:
         """The selected frames, ``uint8`` RGB, decoding only what they need. ``aslist``
         is accepted as Hub's is: one sample is one array either way. ``threads``:
         decoder threads for this call (None: ``hubcli.config.decoder_threads``; 0:
-        FFmpeg picks from the core count)."""
+        FFmpeg picks from the core count). ``size``: ``(height, width)`` of every
+        frame, scaled by swscale (bilinear) in the same pass that converts to RGB, not
+        resized after it."""
         frames, scalar = self._frames()
+        if size is not None:
+            size = check_size(size)
+            if len(self.rest) > 1:
+                raise FrameIndexError(
+                    f"{self.where}: size= scales whole frames; it cannot go with a pixel index",
+                    hint="index pixels of the scaled frames in numpy instead",
+                )
         if len(self.rest) > 1:
             _ = self.shape  # a bad pixel index fails here, before any decoding
-        rgb = self._decode(frames, threads)
+        rgb = self._decode(frames, threads, size)
         result = rgb[0] if scalar else rgb
         if len(self.rest) > 1:
             return np.ascontiguousarray(self._index_pixels(result, scalar))
@@ -137,13 +152,17 @@ class SampleView:
     def data(self) -> dict[str, Any]:
         return {"frames": self.numpy(), "timestamps": self.timestamp}
 
-    def _decode(self, frames: np.ndarray, threads: int | None) -> np.ndarray:
+    def _decode(
+        self, frames: np.ndarray, threads: int | None, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
         _, h, w, c = self.record().shape
+        if size is not None:
+            h, w = size
         # The frame table is read (and checked against the shape) before the output is
         # allocated, so a frame count declared by a damaged segment allocates nothing.
         self.resolved.reader.frame_table(self.resolved.location)
         out = np.empty((len(frames), h, w, c), dtype=np.uint8)
-        for positions, picture in self.pictures(frames, threads=threads):
+        for positions, picture in self.pictures(frames, size, threads=threads):
             first = picture.rgb(out[positions[0]])  # converted straight into place
             for pos in positions[1:]:
                 out[pos] = first
@@ -272,9 +291,18 @@ class SamplesView:
     def timestamp(self) -> list[np.ndarray | float]:
         return [s.timestamp for s in self]
 
-    def numpy(self, aslist: bool = False) -> np.ndarray | list[np.ndarray]:
+    def numpy(
+        self, aslist: bool = False, *, size: tuple[int, int] | None = None
+    ) -> np.ndarray | list[np.ndarray]:
         """Each sample's frames: a list with ``aslist=True``, else one stacked array
-        (samples of different shapes cannot stack: pass ``aslist=True``)."""
+        (samples of different shapes cannot stack: pass ``aslist=True``, or scale them
+        all to one ``size=(height, width)``)."""
+        if size is not None:
+            size = check_size(size)
+            arrays = [s.numpy(size=size) for s in self]
+            if aslist or not arrays:
+                return arrays if aslist else np.zeros((0,), dtype=np.uint8)
+            return np.stack(arrays)
         if not aslist:
             shapes = [s.shape for s in self]
             if len(set(shapes)) > 1:
@@ -299,3 +327,22 @@ class SamplesView:
 
     def __repr__(self) -> str:
         return f"SamplesView({self.tensor.name}{list(self.indices[:5])}, shape={self.shape})"
+
+
+#: The largest side a frame may be scaled to (swscale's own limit is 16384).
+MAX_SCALED_SIDE = 16384
+
+
+def check_size(size: object) -> tuple[int, int]:
+    """``size=``: ``(height, width)``, two ints from 1 to 16384."""
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(d, int) and not isinstance(d, bool) for d in size)
+        or not all(1 <= d <= MAX_SCALED_SIDE for d in size)
+    ):
+        raise FrameIndexError(
+            f"size must be (height, width), two ints from 1 to {MAX_SCALED_SIDE}, not {size!r}",
+            hint="e.g. size=(224, 224)",
+        )
+    return int(size[0]), int(size[1])
