@@ -28,7 +28,7 @@ from hubcli.format.manifest import (
 )
 from hubcli.format.names import is_creds_key
 from hubcli.format.validate import as_map, field, non_negative
-from hubcli.format.values import (
+from hubcli.format.value_info import (
     VALUE_HTYPES,
     ValueInfo,
     check_info,

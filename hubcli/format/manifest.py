@@ -32,7 +32,7 @@ from hubcli.format.limits import (
 )
 from hubcli.format.names import is_creds_key
 from hubcli.format.validate import as_map, field, non_negative
-from hubcli.format.values import VALUE_HTYPES, ValueInfo, parse_info
+from hubcli.format.value_info import VALUE_HTYPES, ValueInfo, parse_info
 from hubcli.format.version import (
     FORMAT_NAME,
     LOG_VERSION,
