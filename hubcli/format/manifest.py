@@ -378,8 +378,10 @@ def _parse_kind(obj: Mapping[str, Any], where: str) -> tuple[str, str, str | Non
             hint="upgrade hubcli (pip install -U hubcli)",
         )
     compression = obj.get("sample_compression")
-    if compression is None and htype == LINK_VIDEO and "sample_compression" in obj:
-        pass  # a link tensor that takes any container
+    if compression is None and htype in (LINK_VIDEO, *VALUE_HTYPES) and "sample_compression" in obj:
+        pass  # a link tensor that takes any container; a label tensor holds no container
+    elif htype in VALUE_HTYPES:
+        raise CorruptDatasetError(f"{where}: a {htype} tensor's sample_compression must be null")
     elif not isinstance(compression, str):
         raise CorruptDatasetError(f"{where}: field 'sample_compression' must be a string")
     elif compression not in SAMPLE_COMPRESSIONS:

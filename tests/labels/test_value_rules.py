@@ -66,3 +66,21 @@ def test_the_log_tells_label_changes(ds):
     shown = CliRunner().invoke(app, ["log", ds.path])
     assert shown.exit_code == 0, shown.output
     assert "labels info (class names, dtype), labels +2" in shown.stdout
+
+
+def test_opening_a_labelled_dataset_uses_the_hint(tmp_path):
+    """The hint and checkpoints hold label tensors too (sample_compression null): opening
+    after many label commits reads the hint, not every commit record since the anchor."""
+    from hubcli.core.versions import read_head
+    from hubcli.storage.local import LocalStore
+    from support.stores import CountingStore
+
+    ds = hubcli.empty(tmp_path / "ds")
+    ds.create_tensor("labels", htype="class_label")
+    ds.create_tensor("caps", htype="text")
+    for i in range(30):
+        ds.extend({"labels": [i % 3], "caps": [f"clip {i}"]})
+    store = CountingStore(LocalStore(tmp_path / "ds"))
+    head = read_head(store)
+    assert head.version == ds.version
+    assert [r.key for r in store.reads] == ["log/hint.json"]
