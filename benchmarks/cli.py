@@ -211,7 +211,11 @@ def merged(out: Path, new: Report) -> Report:
     for name in replaced:
         setattr(old, name, getattr(new, name))
     note = f"{', '.join(replaced)}: `{new.meta.command.strip()}` on {new.meta.date}"
-    old.meta.merged = [*(old.meta.merged or []), note]
+    # An earlier note whose sections this run replaced again no longer says anything.
+    kept = [
+        n for n in old.meta.merged or [] if not set(n.split(":")[0].split(", ")) <= set(replaced)
+    ]
+    old.meta.merged = [*kept, note]
     old.targets = targets(old)
     return old
 

@@ -19,12 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+# tests/support (the crash helper, the test videos) and testkit/ at the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import hubcli
-from crash import run_forked
 from hubcli.core.verify import verify
-from media import CORPUS, make_video
+from support.crash import run_forked
+from support.media import CORPUS, make_video
 
 
 def main() -> None:
