@@ -9,6 +9,7 @@ from hubcli.cli import output
 from hubcli.cli.app import app
 from hubcli.cli.options import CredsOpt, DatasetArg, JsonOpt, QuietOpt, SelectorArg, open_dataset
 from hubcli.errors import SelectorError
+from hubcli.format.value_info import class_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,8 +94,3 @@ def _plain(value: Any) -> Any:
 
 def _labels(plain: Any) -> list[int]:
     return plain if isinstance(plain, list) else [plain]
-
-
-def class_name(names: Sequence[str], k: int) -> str:
-    """Class ``k``'s name (its number when the tensor has no name for it)."""
-    return names[k] if 0 <= k < len(names) else str(k)

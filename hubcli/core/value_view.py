@@ -13,6 +13,7 @@ import numpy as np
 
 from hubcli.core.values import column_values, sample_data, stacked
 from hubcli.errors import FrameIndexError, InvalidSampleError
+from hubcli.format.value_info import class_name
 from hubcli.format.values import CLASS_LABEL, JSON, TEXT
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class ValuesView:
         if self.tensor.htype != CLASS_LABEL:
             return values
         names = self.tensor.info_value.class_names
-        texts = [[_name(names, k) for k in np.atleast_1d(v).tolist()] for v in values]
+        texts = [[class_name(names, k) for k in np.atleast_1d(v).tolist()] for v in values]
         return {"value": values, "text": texts}
 
     @property
@@ -131,10 +132,6 @@ class ValuesView:
 
     def __repr__(self) -> str:
         return f"ValuesView({self.tensor.name!r}, {len(self)} samples)"
-
-
-def _name(names: tuple[str, ...], k: int) -> str:
-    return names[k] if 0 <= k < len(names) else str(k)
 
 
 def _text_array(texts: list[str]) -> np.ndarray:

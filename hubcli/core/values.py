@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hubcli.errors import InvalidSampleError
+from hubcli.format.value_info import class_name
 from hubcli.format.values import (
     CLASS_LABEL,
     DTYPES,
@@ -263,7 +264,7 @@ def sample_data(htype: str, info: ValueInfo, array: np.ndarray) -> Any:
     if htype != CLASS_LABEL:
         return sample_value(htype, array)
     names = info.class_names
-    texts = [names[k] if 0 <= k < len(names) else str(k) for k in np.atleast_1d(array).tolist()]
+    texts = [class_name(names, k) for k in np.atleast_1d(array).tolist()]
     return {"value": array, "text": texts}
 
 

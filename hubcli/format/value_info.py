@@ -5,10 +5,13 @@ manifest (every command's start-up) does not load numpy."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.limits import MAX_INT
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 #: Dimensions a sample may have.
 MAX_NDIM = 16
@@ -128,3 +131,8 @@ def parse_shape(value: object, where: str) -> tuple[int, ...] | None:
     if not all(type(d) is int and 0 <= d <= MAX_INT for d in value):
         raise CorruptDatasetError(f"{where}: shape sizes must be integers >= 0")
     return tuple(value)
+
+
+def class_name(names: Sequence[str], k: int) -> str:
+    """Class ``k``'s name (its number when the tensor has no name for it)."""
+    return names[k] if 0 <= k < len(names) else str(k)
