@@ -4,23 +4,13 @@ the same frames of an independent full decode."""
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
 
 from hubcli.errors import FrameIndexError
-from support.media import frame_hash
+from support.media import decode_some, frame_hash
 
 WANTED = [0, 5, 23, 47]
-
-
-def _reformatted(path, wanted, height, width):
-    found = {}
-    with av.open(str(path)) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k in wanted:
-                found[k] = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-    return [found[k] for k in wanted]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +24,8 @@ def two(tmp_path_factory, make_dataset):
 def test_scaled_frames_equal_pyav_reformat(two, corpus, size):
     got = two.videos[0, WANTED].numpy(size=size)
     assert got.shape == (len(WANTED), *size, 3) and got.dtype == np.uint8
-    expected = _reformatted(corpus["h264_bframes"], WANTED, *size)
+    scaled = decode_some(corpus["h264_bframes"], set(WANTED), size=size)
+    expected = [scaled[k] for k in WANTED]
     assert [frame_hash(f) for f in got] == [frame_hash(f) for f in expected]
     one = two.videos[0, WANTED[2]].numpy(size=size)
     assert one.shape == (*size, 3) and frame_hash(one) == frame_hash(expected[2])
@@ -43,7 +34,7 @@ def test_scaled_frames_equal_pyav_reformat(two, corpus, size):
 def test_samples_of_different_sizes_stack_once_scaled(two, corpus):
     both = two.videos[0:2, 0].numpy(size=(24, 32))
     assert both.shape == (2, 24, 32, 3)
-    expected = _reformatted(corpus["hevc"], [0], 24, 32)[0]
+    expected = decode_some(corpus["hevc"], {0}, size=(24, 32))[0]
     assert frame_hash(both[1]) == frame_hash(expected)
 
 

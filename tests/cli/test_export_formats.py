@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import hubcli
 from hubcli.cli import app
-from support.media import frame_hash
+from support.media import decode_some, frame_hash
 
 #: A clip's decode of a frame vs the source frame: "the same picture", lossy encoding.
 MIN_PSNR = 35.0
@@ -282,22 +282,13 @@ def test_copy_refusals(ds_root, tmp_path):
 # --- --size ---------------------------------------------------------------------------------
 
 
-def _reformatted(path, wanted, width, height):
-    """Frames ``wanted`` of a full decode, scaled by PyAV's own VideoFrame.reformat."""
-    found = {}
-    with av.open(str(path)) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k in wanted:
-                found[k] = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-    return [found[k] for k in wanted]
-
-
 @pytest.mark.parametrize("size", ["48x32", "160x90", "33x17"])
 def test_size_resizes_in_the_decoding_pass(ds_root, src, tmp_path, size):
     path, _ = src(1)
     width, height = map(int, size.split("x"))
     wanted = [0, 7, 31, 59]
-    expected = _reformatted(path, wanted, width, height)
+    scaled = decode_some(path, set(wanted), size=(height, width))
+    expected = [scaled[k] for k in wanted]
     result = ok(invoke("export", ds_root, f"videos[1, {wanted}]", "-o", tmp_path / "f.npy",
                        "--size", size, "--json"))  # fmt: skip
     assert json.loads(result.stdout)["files"][0]["shape"] == [4, height, width, 3]

@@ -195,11 +195,19 @@ def scramble_packets(src: Path, dst: Path, first: int) -> Path:
     return dst
 
 
-def decode_some(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
-    """Frames ``wanted`` of a full decode from the start, keeping only those in memory."""
+def decode_some(
+    path: Path, wanted: set[int], size: tuple[int, int] | None = None
+) -> dict[int, np.ndarray]:
+    """Frames ``wanted`` of a full decode from the start, keeping only those in memory;
+    with ``size`` (``(height, width)``), scaled by PyAV's own ``VideoFrame.reformat``."""
     found: dict[int, np.ndarray] = {}
     with av.open(str(path)) as container:
         for k, frame in enumerate(container.decode(video=0)):
-            if k in wanted:
+            if k not in wanted:
+                continue
+            if size is None:
                 found[k] = frame.to_ndarray(format="rgb24")
+            else:
+                height, width = size
+                found[k] = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
     return found

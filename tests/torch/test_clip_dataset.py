@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 import hubcli
 from hubcli.errors import FrameIndexError, TensorNotFoundError, UnsupportedHtypeError
 from hubcli.torch import ClipDataset, FrameDataset, collate
+from support.media import decode_some
 
 NAMES = ("h264_bframes", "vfr", "hevc")
 LABELS = ["cat", "dog", ["cat", "dog"]]
@@ -330,19 +331,13 @@ def test_workers_decode_with_one_thread_and_the_parent_keeps_its_setting(path):
 def test_size_scales_clips_in_the_decoding_pass(path, corpus):
     """``size=`` gives what PyAV's own ``reformat`` gives for the same frames of an
     independent full decode (one swscale pass; no resize after conversion)."""
-    import av
-
     clips = ClipDataset(path, clip_len=4, frame_step=3, size=(32, 40), columns=(), seed=3)
     items = clips.__getitems__(list(range(len(clips))))
     assert len(items) == 3
     for item in items:
         assert item["frames"].shape == (4, 3, 32, 40)
         wanted = set(item["frame_indices"].tolist())
-        expected = {}
-        with av.open(str(corpus[NAMES[item["index"]]])) as container:
-            for k, frame in enumerate(container.decode(video=0)):
-                if k in wanted:
-                    expected[k] = frame.reformat(width=40, height=32, format="rgb24").to_ndarray()
+        expected = decode_some(corpus[NAMES[item["index"]]], wanted, size=(32, 40))
         got = item["frames"].permute(0, 2, 3, 1).numpy()
         for frame, k in zip(got, item["frame_indices"].tolist(), strict=True):
             assert np.array_equal(frame, expected[k]), (item["index"], k)
