@@ -54,9 +54,13 @@ class _Pending:
         )
 
 
-def small_segments(tree: Tree) -> int:
-    """How many of the tree's segments are small enough to be merged."""
-    return sum(1 for _, entry in tree.segments() if entry.size < KEEP_SEGMENT_BYTES)
+def small_unsealed_segments(layout: Layout) -> int:
+    """How many of the segments not yet sealed into a node (the newest ones, in the state
+    itself: counting them reads nothing) are small enough to be merged."""
+    newest = layout.spine[0] if layout.spine else ()
+    return sum(
+        1 for entry in newest if isinstance(entry, SegmentEntry) and entry.size < KEEP_SEGMENT_BYTES
+    )
 
 
 def needs_compaction(tree: Tree) -> bool:

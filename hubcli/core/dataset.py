@@ -614,15 +614,16 @@ create_id_tensor
         """Label tensors appended to a few values at a time would cost one request per
         append to read whole (a segment each): once one has MERGE_VALUES_AFTER small
         segments, they are merged into one, by a commit of its own (as ``compact``
-        makes: same values). Best effort: losing the race to another writer skips it."""
-        from hubcli.core.compact import compact_change, small_segments
+        makes: same values). Best effort: losing the race to another writer skips it.
+        Deciding reads nothing: appends land unsealed, in the state, and are merged long
+        before a node would seal them."""
+        from hubcli.core.compact import compact_change, small_unsealed_segments
 
+        metas = [m for m in map(self._manifest.tensor, names) if m is not None]
         due = [
-            name
-            for name in names
-            if name in self
-            and self[name].holds_values
-            and small_segments(self.value_reader(name).tree) >= MERGE_VALUES_AFTER
+            m.name
+            for m in metas
+            if m.holds_values and small_unsealed_segments(m.layout) >= MERGE_VALUES_AFTER
         ]
         if due:
             with contextlib.suppress(ConflictError):
