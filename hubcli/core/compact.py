@@ -104,8 +104,9 @@ def compact_change(names: list[str], readers: Readers) -> Change:
                 continue
             reader = readers(meta)
             merged = done.get(meta.name)
-            if merged is not None and _grew_at_the_end(merged, meta):
-                entries = merged.entries + _tail(reader, merged.base.physical)
+            tail = _tail(reader, merged) if merged is not None else None
+            if merged is not None and tail is not None:
+                entries = merged.entries + tail
             elif needs_compaction(reader.tree):
                 entries, objects = (
                     _merged_values(meta, reader)
@@ -124,18 +125,20 @@ def compact_change(names: list[str], readers: Readers) -> Change:
     return plan
 
 
-def _grew_at_the_end(merged: _Merged, meta: TensorMeta) -> bool:
-    layout = meta.layout
-    return (
-        meta.dir == merged.dir
-        and layout.deleted == merged.base.deleted
-        and layout.physical >= merged.base.physical
-    )
-
-
-def _tail(reader: SampleReader | ValueReader, after: int) -> list[SegmentEntry]:
-    """The segment entries past physical position ``after`` (appended since)."""
-    return [entry for first, entry in reader.tree.segments() if first >= after]
+def _tail(reader: SampleReader | ValueReader, merged: _Merged) -> list[SegmentEntry] | None:
+    """The segment entries appended since ``merged`` was planned, or None when the
+    tensor changed otherwise (renamed, samples removed, or its segments rewritten by
+    another writer's compaction, which may have merged the appended samples into a
+    segment that starts before the old end): then the compaction is planned anew."""
+    layout, base = reader.tree.meta.layout, merged.base
+    if reader.tree.meta.dir != merged.dir or layout.deleted != base.deleted:
+        return None
+    if layout.physical < base.physical:
+        return None
+    segments = list(reader.tree.segments())
+    tail = [entry for first, entry in segments if first >= base.physical]
+    at_the_old_end = any(first == base.physical for first, _ in segments)
+    return tail if at_the_old_end or layout.physical == base.physical else None
 
 
 def _merged_entries(
