@@ -224,6 +224,77 @@ def plan_for(tensor: VideoTensor, spec: ClipSpec) -> ClipPlan:
     return ClipPlan(spec, [len(t) for t in lines], lines)
 
 
+#: ``crop=`` of the loaders: the largest centred box of the target aspect, one at a
+#: random place (per clip), a fixed box ``(top, left, height, width)``, or none.
+Crop = Literal["center", "random"] | tuple[int, int, int, int] | None
+#: Random crops draw from their own stream of (seed, epoch, slot), not the clip start's.
+_CROP_STREAM = 1
+
+
+@dataclass(frozen=True)
+class FrameTransform:
+    """What every frame of a clip becomes in the one swscale pass that converts it to
+    RGB: cropped to a box of the source frame (``crop``), then scaled to ``size``
+    (``(height, width)``) with ``interpolation``.
+
+    ``crop="center"`` is the largest box of the aspect of ``size`` centred in the frame
+    (resizing the short side, then a centre crop, in one pass); ``"random"`` is a box
+    of the same size at a random place, drawn per clip from ``(seed, epoch, slot)`` (a
+    short-side resize, then a random crop); a tuple is that box, in source pixels."""
+
+    size: tuple[int, int] | None = None
+    interpolation: str = "bilinear"
+    crop: Crop = None
+
+    def __post_init__(self) -> None:
+        from hubcli.core.sample import check_interpolation, check_size
+
+        if self.size is not None:
+            object.__setattr__(self, "size", check_size(self.size))
+        check_interpolation(self.interpolation)
+        if isinstance(self.crop, str):
+            if self.crop not in ("center", "random"):
+                raise FrameIndexError(
+                    f"crop must be 'center', 'random', a box (top, left, height, width) or "
+                    f"None, not {self.crop!r}",
+                    hint='e.g. crop="center", size=(224, 224)',
+                )
+            if self.size is None:
+                raise FrameIndexError(
+                    f"crop={self.crop!r} cuts a box of the aspect of size=, and no size= was given",
+                    hint=f'pass size=(height, width) with crop="{self.crop}"',
+                )
+        elif self.crop is not None:
+            from hubcli.core.sample import check_crop
+
+            # Only the shape of the box here; whether it fits is checked per video.
+            box = check_crop(self.crop, (1 << 30, 1 << 30), "any video")
+            object.__setattr__(self, "crop", box)
+
+    def box(
+        self, frame: tuple[int, int], seed: int = 0, epoch: int = 0, slot: int = 0
+    ) -> tuple[int, int, int, int] | None:
+        """The crop box for frames of ``frame`` (``(height, width)``) in clip ``slot``."""
+        if self.crop is None or isinstance(self.crop, tuple):
+            return self.crop
+        assert self.size is not None  # checked in __post_init__
+        height, width = frame
+        h, w = _largest_box(frame, self.size)
+        if self.crop == "center":
+            return (height - h) // 2, (width - w) // 2, h, w
+        rng = np.random.default_rng([seed, epoch, slot, _CROP_STREAM])
+        return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+
+
+def _largest_box(frame: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` of the largest box of the aspect of ``size`` inside ``frame``."""
+    height, width = frame
+    th, tw = size
+    if width * th >= height * tw:  # the frame is wider than the target: full height
+        return height, max(1, min(width, round(height * tw / th)))
+    return max(1, min(height, round(width * th / tw))), width
+
+
 @dataclass(frozen=True)
 class ClipFrames:
     """A clip as read: ``frames`` ``(clip_len, H, W, 3)`` uint8 RGB and the presentation
@@ -235,22 +306,82 @@ class ClipFrames:
 
 
 def read_clips(
-    tensor: VideoTensor, clips: Sequence[Clip], size: tuple[int, int] | None = None
+    tensor: VideoTensor,
+    clips: Sequence[Clip],
+    size: tuple[int, int] | None = None,
+    *,
+    transform: FrameTransform | None = None,
+    seed: int = 0,
+    epoch: int = 0,
 ) -> list[ClipFrames]:
-    """Read ``clips`` (in order), one read per sample: each sample's needed frames,
-    sorted and deduplicated, in a single ``tensor[i, frames]`` call, so a keyframe run
-    shared by several clips is decoded once. ``size``: ``(height, width)``, scaled while
-    converting to RGB (``SampleView.numpy(size=)``)."""
+    """Read ``clips`` (in order), one decode per sample: each sample's needed frames,
+    sorted and deduplicated, decoded in a single pass, so a keyframe run shared by
+    several clips is decoded once; each picture is then converted once per distinct
+    crop box among the clips that hold it, straight into their arrays. ``size``:
+    ``(height, width)``, or ``transform`` (size, interpolation, crop; random crops per
+    ``(seed, epoch, clip.slot)``): applied while converting to RGB."""
+    if transform is None:
+        transform = FrameTransform(size)
+    elif size is not None:
+        raise ValueError("pass size= or transform=, not both")
     members: defaultdict[int, list[int]] = defaultdict(list)
     for n, clip in enumerate(clips):
         members[clip.sample].append(n)
     out: list[ClipFrames | None] = [None] * len(clips)
     for sample, group in members.items():
-        wanted = np.unique(np.concatenate([clips[n].frames for n in group]))
-        view = tensor[sample, wanted.tolist()]
-        frames = view.numpy() if size is None else view.numpy(size=size)
-        seconds = np.atleast_1d(view.timestamp)
-        for n in group:
-            where = np.searchsorted(wanted, clips[n].frames)
-            out[n] = ClipFrames(clips[n], frames[where], seconds[where])
+        for n, read in zip(
+            group,
+            _read_sample(tensor, sample, [clips[n] for n in group], transform, seed, epoch),
+            strict=True,
+        ):
+            out[n] = read
     return [c for c in out if c is not None]
+
+
+def _read_sample(
+    tensor: VideoTensor,
+    sample: int,
+    clips: list[Clip],
+    transform: FrameTransform,
+    seed: int,
+    epoch: int,
+) -> list[ClipFrames]:
+    wanted = np.unique(np.concatenate([clip.frames for clip in clips]))
+    view = tensor[sample, wanted.tolist()]
+    seconds = np.atleast_1d(view.timestamp)
+    frame = tuple(view.shape[-3:-1])
+    boxes = [transform.box(frame, seed, epoch, clip.slot) for clip in clips]
+    converters = {
+        box: view.converter(transform.size, transform.interpolation, box) for box in set(boxes)
+    }
+    arrays = [
+        np.empty((len(c.frames), *_output(frame, box, transform.size), 3), np.uint8)
+        for c, box in zip(clips, boxes, strict=True)
+    ]
+    # For each wanted frame, the (clip, position) pairs it fills, by conversion.
+    targets: defaultdict[int, defaultdict[Any, list[tuple[int, int]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for n, clip in enumerate(clips):
+        for t, j in enumerate(np.searchsorted(wanted, clip.frames).tolist()):
+            targets[j][boxes[n]].append((n, t))
+    for positions, picture in view.pictures(wanted):
+        for box, where in targets[positions[0]].items():
+            (n, t), rest = where[0], where[1:]
+            first = picture.rgb(arrays[n][t], convert=converters[box])
+            for m, u in rest:
+                arrays[m][u] = first
+    return [
+        ClipFrames(clip, arrays[n], seconds[np.searchsorted(wanted, clip.frames)])
+        for n, clip in enumerate(clips)
+    ]
+
+
+def _output(
+    frame: tuple[int, ...], box: tuple[int, int, int, int] | None, size: tuple[int, int] | None
+) -> tuple[int, int]:
+    if size is not None:
+        return size
+    if box is not None:
+        return box[2], box[3]
+    return int(frame[0]), int(frame[1])

@@ -30,17 +30,26 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
-from torch.utils.data import get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from hubcli.core.dataset import Dataset, load
-from hubcli.core.sample import check_size
-from hubcli.errors import TensorNotFoundError, UnsupportedHtypeError
+from hubcli.core.sample import check_crop
+from hubcli.errors import FrameIndexError, TensorNotFoundError, UnsupportedHtypeError
 from hubcli.format.values import JSON, TEXT
-from hubcli.sampling import ClipFrames, ClipSpec, Policy, Sampler, plan_for, read_clips
+from hubcli.sampling import (
+    ClipFrames,
+    ClipSpec,
+    Crop,
+    FrameTransform,
+    Policy,
+    Sampler,
+    plan_for,
+    read_clips,
+)
 from hubcli.settings import config
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from hubcli.sampling import ClipPlan
 
@@ -49,7 +58,7 @@ FrameLayout = Literal["CHW", "HWC"]
 #: Keys of every item; a label column may not take one of these names.
 ITEM_KEYS = ("frames", "timestamps", "index", "frame_indices")
 
-__all__ = ["ClipDataset", "FrameDataset", "collate"]
+__all__ = ["ClipDataset", "FrameDataset", "VideoFrames", "collate"]
 
 
 class ClipDataset(TorchDataset[dict[str, Any]]):
@@ -62,8 +71,13 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
     sample), ``frame_indices`` (int64), and one key per label column in ``columns``
     (class_label and generic: a tensor; text: a str; json: the value).
 
-    ``size=(height, width)`` scales every frame while it is converted to RGB (one
-    swscale pass, bilinear), not after.
+    ``crop`` and ``size=(height, width)`` are applied while each frame is converted to
+    RGB (one swscale pass), not after: ``crop="center"`` takes the largest centred box
+    of the aspect of ``size`` (a short-side resize and a centre crop), ``"random"`` a
+    box of that size at a random place, the same for every frame of a clip and drawn
+    per ``(seed, epoch, slot)`` (a short-side resize and a random crop), a tuple
+    ``(top, left, height, width)`` that box of every video; ``interpolation`` is
+    swscale's scaling algorithm ("bilinear", "bicubic", "area", "nearest", ...).
 
     Inside a DataLoader worker each video decoder runs ``decoder_threads`` threads
     (default 1: the workers are the parallelism; None leaves ``hubcli.config`` as it
@@ -88,11 +102,13 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         version: int | None = None,
         decoder_threads: int | None = 1,
         size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Crop = None,
     ) -> None:
         spec = ClipSpec(
             clip_len, frame_step, clips_per_video, clip_stride, sampler, policy, fps, seed
         )
-        self._size = None if size is None else check_size(size)
+        self._transform = FrameTransform(size, interpolation, crop)
         self._setup(ds_or_url, tensor, spec, layout, columns, creds, version, decoder_threads)
 
     def _setup(
@@ -125,6 +141,16 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         self._decoder_threads = decoder_threads
         self._check_tensors(ds)
         self._plan: ClipPlan = plan_for(ds[tensor], spec)
+        self._check_box(ds)
+
+    def _check_box(self, ds: Dataset) -> None:
+        """A fixed crop box must fit every video: fail now, not in a worker."""
+        box = self._transform.crop
+        if isinstance(box, tuple):
+            videos = ds[self._tensor]
+            for i in range(len(videos)):
+                _, h, w, _ = videos[i].shape
+                check_crop(box, (h, w), f"{self._tensor}[{i}]")
 
     @staticmethod
     def _layouts() -> tuple[str, ...]:
@@ -207,6 +233,15 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
             raise ValueError(f"epoch must be a non-negative int, not {epoch!r}")
         self._epoch = epoch
 
+    def state_dict(self) -> dict[str, int]:
+        """The epoch, for ``torchdata``'s ``StatefulDataLoader``: a checkpoint taken
+        mid-epoch resumes with the clips of that epoch (the sampler's state says which
+        slots come next)."""
+        return {"epoch": self._epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.set_epoch(state["epoch"])
+
     # --- reading -----------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._plan)
@@ -219,7 +254,13 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         are read in one pass (a keyframe run shared by clips is decoded once)."""
         ds = self.dataset()
         slots = [_slot(i, len(self)) for i in indices]
-        read = read_clips(ds[self._tensor], self._plan.clips(slots, self._epoch), self._size)
+        read = read_clips(
+            ds[self._tensor],
+            self._plan.clips(slots, self._epoch),
+            transform=self._transform,
+            seed=self._plan.spec.seed,
+            epoch=self._epoch,
+        )
         labels = self._labels(ds, sorted({c.clip.sample for c in read}))
         return [self._item(c, labels) for c in read]
 
@@ -260,7 +301,9 @@ class FrameDataset(ClipDataset):
     """Single frames: every ``frame_step``-th frame of every video (or, with ``fps``,
     the frame shown at each ``1 / fps`` step), map-style. An item is the ClipDataset
     item of one frame: ``frames`` ``(C, H, W)`` (``layout="HWC"``: ``(H, W, C)``),
-    ``timestamps`` and ``frame_indices`` 0-d tensors, ``index``, and label columns."""
+    ``timestamps`` and ``frame_indices`` 0-d tensors, ``index``, and label columns.
+    ``size``, ``interpolation`` and ``crop`` as in :class:`ClipDataset` (a random crop
+    is drawn per frame slot)."""
 
     def __init__(
         self,
@@ -274,9 +317,14 @@ class FrameDataset(ClipDataset):
         version: int | None = None,
         decoder_threads: int | None = 1,
         size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Crop = None,
+        seed: int = 0,
     ) -> None:
-        spec = ClipSpec(clip_len=1, clip_stride=frame_step, sampler="all", policy="drop", fps=fps)
-        self._size = None if size is None else check_size(size)
+        spec = ClipSpec(
+            clip_len=1, clip_stride=frame_step, sampler="all", policy="drop", fps=fps, seed=seed
+        )
+        self._transform = FrameTransform(size, interpolation, crop)
         self._setup(ds_or_url, tensor, spec, layout, columns, creds, version, decoder_threads)
 
     @staticmethod
@@ -293,6 +341,180 @@ class FrameDataset(ClipDataset):
 
     def __repr__(self) -> str:
         return f"FrameDataset({self._url!r}, version={self._version}, {len(self)} frames)"
+
+
+class VideoFrames(IterableDataset[dict[str, Any]]):
+    """Every frame of every video of ``tensor``, in order, each exactly once: for
+    inference, feature extraction and evaluation over whole videos.
+
+    The work is cut into *units*, one per keyframe run of each sample (the frames whose
+    decoding starts at one keyframe: :meth:`hubcli.core.sample.SampleView.keyframe_runs`,
+    from the stored frame tables, nothing decoded), and dealt round-robin to the
+    ``world_size`` ranks and, within a rank, to the DataLoader's workers: each run is
+    decoded once, by one worker, and the frames of all ranks and workers together are
+    every frame exactly once. A worker yields its units in order and, within a unit,
+    the frames in presentation order, holding only the frames not yet yielded.
+
+    ``clip_len=None`` yields one item per frame (as :class:`FrameDataset`: ``frames``
+    ``(C, H, W)``, layout "CHW" or "HWC"); an int yields up to ``clip_len`` consecutive
+    frames of one run per item (``(T, C, H, W)``, layout "TCHW" or "THWC"; the last
+    item of a run is shorter: batch with ``batch_size=None`` or :func:`collate`, which
+    lists unequal shapes). ``rank`` and ``world_size``: this process's place among the
+    ranks (None: ``torch.distributed``'s when it is initialised, else 0 of 1).
+    ``size``, ``interpolation`` and ``crop`` (``"center"`` or a box) as in
+    :class:`ClipDataset`."""
+
+    def __init__(
+        self,
+        ds_or_url: Dataset | str | os.PathLike[str],
+        tensor: str = "videos",
+        clip_len: int | None = None,
+        layout: str | None = None,
+        columns: Sequence[str] = (),
+        rank: int | None = None,
+        world_size: int | None = None,
+        creds: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        decoder_threads: int | None = 1,
+        size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Crop = None,
+    ) -> None:
+        if clip_len is not None and (
+            isinstance(clip_len, bool) or not isinstance(clip_len, int) or clip_len < 1
+        ):
+            raise ValueError(f"clip_len must be a positive int or None, not {clip_len!r}")
+        if crop == "random":
+            raise FrameIndexError(
+                "crop='random' draws a box per training clip; VideoFrames reads whole videos",
+                hint="pass crop='center' or a box (top, left, height, width)",
+            )
+        self._clip_len = clip_len
+        layouts = ("CHW", "HWC") if clip_len is None else ("TCHW", "THWC")
+        self._layout = layouts[0] if layout is None else layout
+        if self._layout not in layouts:
+            raise ValueError(f"layout must be one of {layouts}, not {layout!r}")
+        self._rank, self._world_size = _rank_and_world(rank, world_size)
+        # The source opens, pickles and reads labels as a FrameDataset does.
+        self._source = FrameDataset(
+            ds_or_url,
+            tensor,
+            columns=columns,
+            creds=creds,
+            version=version,
+            decoder_threads=decoder_threads,
+            size=size,
+            interpolation=interpolation,
+            crop=crop,
+        )
+        self._tensor = tensor
+        self._units = _units(self._source.dataset()[tensor])
+
+    @property
+    def units(self) -> np.ndarray:
+        """``(sample, first frame, stop frame)`` of every keyframe run, in order."""
+        return self._units
+
+    def shard(self, worker: int = 0, workers: int = 1) -> np.ndarray:
+        """The units of ``worker`` (of ``workers``) of this rank."""
+        return self._units[self._rank * workers + worker :: self._world_size * workers]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        ds = self._source.dataset()
+        videos = ds[self._tensor]
+        labels: dict[str, dict[int, Any]] = {}
+        labelled = -1  # the sample whose labels are read: one read per sample
+        for sample, first, stop in self.shard(worker, workers).tolist():
+            if sample != labelled:
+                labels, labelled = self._source._labels(ds, [sample]), sample
+            yield from self._run(videos[sample], first, stop, labels)
+
+    def _run(
+        self, view: Any, first: int, stop: int, labels: dict[str, dict[int, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """The frames ``first..stop-1`` of one sample, decoded in one pass, yielded in
+        order as each item's frames are all converted."""
+        transform = self._source._transform
+        _, height, width, _ = view.shape
+        box = transform.box((height, width))
+        convert = view.converter(transform.size, transform.interpolation, box)
+        h, w = transform.size or ((box[2], box[3]) if box else (height, width))
+        frames = np.arange(first, stop, dtype=np.int64)
+        seconds = np.atleast_1d(view[first:stop].timestamp) if stop > first else np.zeros(0)
+        step = self._clip_len or 1
+        pending: dict[int, tuple[np.ndarray, int]] = {}  # item -> (frames, filled)
+        ready = 0
+        for positions, picture in view.pictures(frames, convert=convert):
+            for pos in positions:
+                item = pos // step
+                length = min(step, len(frames) - item * step)
+                array, filled = pending.get(item) or (np.empty((length, h, w, 3), np.uint8), 0)
+                picture.rgb(array[pos % step])
+                pending[item] = (array, filled + 1)
+            while ready in pending and pending[ready][1] == len(pending[ready][0]):
+                array, _ = pending.pop(ready)
+                at = slice(ready * step, ready * step + len(array))
+                yield self._item(view.index, array, frames[at], seconds[at], labels)
+                ready += 1
+
+    def _item(
+        self,
+        sample: int,
+        array: np.ndarray,
+        frames: np.ndarray,
+        seconds: np.ndarray,
+        labels: dict[str, dict[int, Any]],
+    ) -> dict[str, Any]:
+        tensor = torch.from_numpy(array)
+        if self._layout in ("TCHW", "CHW"):
+            tensor = tensor.permute(0, 3, 1, 2).contiguous()
+        item: dict[str, Any] = {
+            "frames": tensor,
+            "timestamps": torch.from_numpy(np.ascontiguousarray(seconds, np.float64)),
+            "index": sample,
+            "frame_indices": torch.from_numpy(np.ascontiguousarray(frames, np.int64)),
+        }
+        if self._clip_len is None:
+            item = {k: v[0] if isinstance(v, torch.Tensor) else v for k, v in item.items()}
+        for name, by_sample in labels.items():
+            item[name] = by_sample[sample]
+        return item
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoFrames({self._source.url!r}, version={self._source.version}, "
+            f"{len(self._units)} keyframe runs, rank {self._rank} of {self._world_size})"
+        )
+
+
+def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``rank``/``world_size`` as given, else torch.distributed's, else 0 of 1."""
+    import torch.distributed as dist
+
+    joined = dist.is_available() and dist.is_initialized()
+    if world_size is None:
+        world_size = dist.get_world_size() if joined else 1
+    if rank is None:
+        rank = dist.get_rank() if joined else 0
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (rank, world_size))
+    if not ints or world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(
+            f"rank and world_size must be ints with 0 <= rank < world_size, not rank={rank!r}, "
+            f"world_size={world_size!r}"
+        )
+    return rank, world_size
+
+
+def _units(videos: Any) -> np.ndarray:
+    """``(sample, first, stop)`` of every keyframe run of every sample, in order."""
+    rows = []
+    for i in range(len(videos)):
+        runs = videos[i].keyframe_runs()
+        for first, stop in zip(runs[:-1].tolist(), runs[1:].tolist(), strict=True):
+            rows.append((i, first, stop))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -188,3 +188,21 @@ def test_fps_on_a_vfr_file_picks_the_frame_shown_at_each_time(ds, corpus, oracle
     for clip in got:
         want = np.stack([truth.frames[k] for k in clip.clip.frames.tolist()])
         assert np.array_equal(clip.frames, want)
+
+
+# --- crop boxes, pure -------------------------------------------------------------------
+def test_crop_boxes_center_random_and_fixed():
+    from hubcli.sampling import FrameTransform
+
+    center = FrameTransform((224, 224), crop="center")
+    assert center.box((720, 1280)) == (0, 280, 720, 720)
+    assert center.box((1280, 720)) == (280, 0, 720, 720)  # portrait: full width
+    rand = FrameTransform((224, 224), crop="random")
+    boxes = {rand.box((720, 1280), seed=1, epoch=0, slot=s) for s in range(20)}
+    assert len(boxes) > 10 and all(b[0] == 0 and 0 <= b[1] <= 560 for b in boxes)
+    assert rand.box((720, 1280), 1, 0, 3) == rand.box((720, 1280), 1, 0, 3)
+    assert rand.box((720, 1280), 1, 1, 3) != rand.box((720, 1280), 1, 0, 3)
+    assert FrameTransform(crop=[1, 2, 3, 4]).box((9, 9)) == (1, 2, 3, 4)
+    assert FrameTransform((8, 8)).box((9, 9)) is None
+    with pytest.raises(hubcli.HubcliError, match="crop='random' cuts a box"):
+        FrameTransform(crop="random")

@@ -12,6 +12,7 @@ from hubcli.core.frame_index import normalize_positions, selected_count
 from hubcli.core.packets import decode_pictures
 from hubcli.core.playback import player
 from hubcli.errors import FrameIndexError, InvalidSampleError, RaggedError
+from hubcli.video.plan import start_packets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from hubcli.core.lookup import SampleLocation, SampleReader
     from hubcli.core.tensor import Tensor
     from hubcli.format.segment import SampleRecord
-    from hubcli.video.decode import Picture
+    from hubcli.video.decode import Box, Converter, Picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,43 +127,73 @@ class SampleView:
         *,
         threads: int | None = None,
         size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Sequence[int] | None = None,
     ) -> np.ndarray:
         """The selected frames, ``uint8`` RGB, decoding only what they need. ``aslist``
         is accepted as Hub's is: one sample is one array either way. ``threads``:
         decoder threads for this call (None: ``hubcli.config.decoder_threads``; 0:
-        FFmpeg picks from the core count). ``size``: ``(height, width)`` of every
-        frame, scaled by swscale (bilinear) in the same pass that converts to RGB, not
-        resized after it."""
+        FFmpeg picks from the core count).
+
+        ``crop``: ``(top, left, height, width)`` in source pixels, and ``size``:
+        ``(height, width)`` of every frame, are applied by swscale in the same pass that
+        converts to RGB (the crop only moves the planes' data pointers), not after it;
+        ``interpolation``: swscale's algorithm for the scaling ("bilinear", "bicubic",
+        "area", "nearest", "lanczos", ...)."""
         frames, scalar = self._frames()
-        if size is not None:
-            size = check_size(size)
-            if len(self.rest) > 1:
+        convert = self.converter(size, interpolation, crop)
+        if len(self.rest) > 1:
+            if (size, crop) != (None, None):
                 raise FrameIndexError(
-                    f"{self.where}: size= scales whole frames; it cannot go with a pixel index",
+                    f"{self.where}: size= and crop= take whole frames; they cannot go with "
+                    f"a pixel index",
                     hint="index pixels of the scaled frames in numpy instead",
                 )
-        if len(self.rest) > 1:
             _ = self.shape  # a bad pixel index fails here, before any decoding
-        rgb = self._decode(frames, threads, size)
+        rgb = self._decode(frames, threads, convert, size, crop)
         result = rgb[0] if scalar else rgb
         if len(self.rest) > 1:
             return np.ascontiguousarray(self._index_pixels(result, scalar))
         return result
 
+    def converter(
+        self,
+        size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Sequence[int] | None = None,
+    ) -> Converter:
+        """The RGB conversion of this sample's pictures (for :meth:`pictures` and
+        ``Picture.rgb``), its arguments checked first: a crop box must lie inside the
+        sample's frames. Nothing is decoded."""
+        size = None if size is None else check_size(size)
+        interpolation = check_interpolation(interpolation)
+        _, h, w, _ = self.record().shape
+        box = None if crop is None else check_crop(crop, (h, w), self.where)
+        from hubcli.video.decode import Converter  # PyAV loads with the first decode
+
+        return Converter(size, interpolation, box)
+
     def data(self) -> dict[str, Any]:
         return {"frames": self.numpy(), "timestamps": self.timestamp}
 
     def _decode(
-        self, frames: np.ndarray, threads: int | None, size: tuple[int, int] | None = None
+        self,
+        frames: np.ndarray,
+        threads: int | None,
+        convert: Converter,
+        size: tuple[int, int] | None = None,
+        crop: Sequence[int] | None = None,
     ) -> np.ndarray:
         _, h, w, c = self.record().shape
+        if crop is not None:
+            h, w = int(crop[2]), int(crop[3])
         if size is not None:
             h, w = size
         # The frame table is read (and checked against the shape) before the output is
         # allocated, so a frame count declared by a damaged segment allocates nothing.
         self.resolved.reader.frame_table(self.resolved.location)
         out = np.empty((len(frames), h, w, c), dtype=np.uint8)
-        for positions, picture in self.pictures(frames, size, threads=threads):
+        for positions, picture in self.pictures(frames, threads=threads, convert=convert):
             first = picture.rgb(out[positions[0]])  # converted straight into place
             for pos in positions[1:]:
                 out[pos] = first
@@ -173,12 +204,15 @@ class SampleView:
         frames: np.ndarray,
         size: tuple[int, int] | None = None,
         threads: int | None = None,
+        *,
+        convert: Converter | None = None,
     ) -> Iterator[tuple[list[int], Picture]]:
         """Decode ``frames`` (positions in this sample) and yield ``(positions,
         picture)`` once per distinct frame, as soon as it is decoded, with every position
         of the request it fills; ``picture.rgb(out)`` converts it (scaled to ``size``,
-        ``(height, width)``, if given). Holds one frame at a time: exports stream
-        through this. ``threads``: as in :meth:`numpy`."""
+        ``(height, width)``, if given; or as ``convert``, from :meth:`converter`, says).
+        Holds one frame at a time: exports stream through this. ``threads``: as in
+        :meth:`numpy`."""
         reader, loc = self.resolved.reader, self.resolved.location
         table = reader.frame_table(loc)
         _, h, w, c = loc.record.shape
@@ -201,16 +235,32 @@ class SampleView:
                     f"{self.where}: a decoded frame is {picture.shape[1]}x{picture.shape[0]}, "
                     f"not {w}x{h}"
                 )
-            yield slots[packet], picture
+            yield slots[packet], picture if convert is None else picture.using(convert)
+
+    def keyframe_runs(self) -> np.ndarray:
+        """Where this sample's keyframe runs begin, as frame numbers (presentation
+        order), then its frame count: run ``r`` is frames ``runs[r]..runs[r+1]-1``, the
+        frames whose decoding starts at the same keyframe, so a run decodes on its own
+        and no two runs decode the same packets twice. From the stored frame table:
+        nothing is decoded."""
+        table = self.resolved.reader.frame_table(self.resolved.location)
+        n = table.frame_count
+        if n == 0:
+            return np.zeros(1, dtype=np.int64)
+        starts = start_packets(table, np.arange(n, dtype=np.int64))
+        changes = np.flatnonzero(np.diff(starts)) + 1
+        return np.concatenate([[0], changes, [n]]).astype(np.int64)
 
     def decode_each(
         self,
         frames: np.ndarray,
         put: Callable[[list[int], Picture], None],
         size: tuple[int, int] | None = None,
+        *,
+        convert: Converter | None = None,
     ) -> None:
         """:meth:`pictures`, handed to ``put(positions, picture)`` one by one."""
-        for positions, picture in self.pictures(frames, size):
+        for positions, picture in self.pictures(frames, size, convert=convert):
             put(positions, picture)
 
     def frame_positions(self) -> tuple[np.ndarray, bool]:
@@ -292,14 +342,20 @@ class SamplesView:
         return [s.timestamp for s in self]
 
     def numpy(
-        self, aslist: bool = False, *, size: tuple[int, int] | None = None
+        self,
+        aslist: bool = False,
+        *,
+        size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Sequence[int] | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Each sample's frames: a list with ``aslist=True``, else one stacked array
         (samples of different shapes cannot stack: pass ``aslist=True``, or scale them
-        all to one ``size=(height, width)``)."""
-        if size is not None:
-            size = check_size(size)
-            arrays = [s.numpy(size=size) for s in self]
+        all to one ``size=(height, width)``). ``interpolation`` and ``crop``: as in
+        :meth:`SampleView.numpy`, for every sample."""
+        if size is not None or crop is not None or interpolation != "bilinear":
+            size = None if size is None else check_size(size)
+            arrays = [s.numpy(size=size, interpolation=interpolation, crop=crop) for s in self]
             if aslist or not arrays:
                 return arrays if aslist else np.zeros((0,), dtype=np.uint8)
             return np.stack(arrays)
@@ -346,3 +402,38 @@ def check_size(size: object) -> tuple[int, int]:
             hint="e.g. size=(224, 224)",
         )
     return int(size[0]), int(size[1])
+
+
+def check_interpolation(interpolation: object) -> str:
+    """``interpolation=``: one of swscale's algorithms, by name."""
+    from hubcli.video.decode import INTERPOLATIONS  # PyAV loads with the first decode
+
+    if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
+        raise FrameIndexError(
+            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}",
+            hint='e.g. interpolation="bicubic"',
+        )
+    return interpolation
+
+
+def check_crop(crop: object, frame: tuple[int, int], where: str) -> Box:
+    """``crop=``: ``(top, left, height, width)``, four ints, a box of at least one pixel
+    inside ``frame`` (``(height, width)`` of ``where``'s frames)."""
+    height, width = frame
+    if (
+        not isinstance(crop, (tuple, list))
+        or len(crop) != 4
+        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in crop)
+    ):
+        raise FrameIndexError(
+            f"crop must be (top, left, height, width), four ints, not {crop!r}",
+            hint="e.g. crop=(0, 0, 224, 224), in the source frame's pixels",
+        )
+    top, left, h, w = (int(d) for d in crop)
+    if top < 0 or left < 0 or h < 1 or w < 1 or top + h > height or left + w > width:
+        raise FrameIndexError(
+            f"crop {(top, left, h, w)} (top, left, height, width) does not lie inside the "
+            f"{width}x{height} frames of {where}",
+            hint=f"pass a box with top + height <= {height} and left + width <= {width}",
+        )
+    return top, left, h, w

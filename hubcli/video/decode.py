@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from hubcli.errors import InvalidSampleError
 from hubcli.format.frames import FLAG_KEYFRAME, FrameTable
@@ -82,27 +82,127 @@ def convert_threads(width: int, height: int) -> int:
     return 1 if width * height < _SMALL_PICTURE else 2
 
 
+#: ``interpolation=`` names: swscale's scaling algorithms (PyAV's ``Interpolation``).
+INTERPOLATIONS = {
+    "nearest": "POINT",
+    "fast_bilinear": "FAST_BILINEAR",
+    "bilinear": "BILINEAR",
+    "bicubic": "BICUBIC",
+    "bicublin": "BICUBLIN",
+    "area": "AREA",
+    "gauss": "GAUSS",
+    "sinc": "SINC",
+    "lanczos": "LANCZOS",
+    "spline": "SPLINE",
+}
+
+#: A crop box in source pixels: ``(top, left, height, width)``.
+Box = tuple[int, int, int, int]
+
+
 class Converter:
     """RGB conversion shared by the pictures of one read. One reformatter keeps its
     swscale context from picture to picture; a new one per picture (what
     ``VideoFrame.reformat`` does) sets swscale up again each time, which costs more
     than converting a 640x360 picture."""
 
-    __slots__ = ("_height", "_reformatter", "_width")
+    __slots__ = ("_crop", "_flags", "_height", "_reformatter", "_width")
 
-    def __init__(self, size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] | None = None,
+        interpolation: str = "bilinear",
+        crop: Box | None = None,
+    ) -> None:
         """``size``: the output's ``(height, width)``, scaled by swscale in the same pass
         as the conversion (a separate resize would convert and copy every picture
-        twice); None keeps the decoded size."""
+        twice); None keeps the decoded (or cropped) size. ``interpolation``: a name of
+        :data:`INTERPOLATIONS`. ``crop``: a box of the decoded picture that alone is
+        converted (and scaled): see :class:`Cropper`."""
         self._reformatter = VideoReformatter()
         self._height: int | None = None if size is None else size[0]
         self._width: int | None = None if size is None else size[1]
+        self._flags = Interpolation[INTERPOLATIONS[interpolation]]
+        self._crop = None if crop is None else Cropper(crop)
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self._crop is not None:
+            frame = self._crop(frame)
         threads = convert_threads(frame.width, frame.height)
         return self._reformatter.reformat(
-            frame, width=self._width, height=self._height, format="rgb24", threads=threads
+            frame,
+            width=self._width,
+            height=self._height,
+            format="rgb24",
+            interpolation=self._flags,
+            threads=threads,
         )
+
+
+class Cropper:
+    """Crops a picture without copying a pixel: FFmpeg's crop filter (``exact=1``) only
+    moves the planes' data pointers and shrinks the frame, so the swscale pass that
+    follows reads the box alone. (PyAV's ``reformat`` takes no source rectangle, and
+    cropping the RGB output instead would convert pixels that are thrown away.)
+
+    Where the chroma planes hold samples of more than one byte and are subsampled
+    horizontally (10-bit 4:2:0 and 4:2:2, semi-planar NV12), the crop filter addresses
+    an odd left edge in the middle of a chroma sample: the box's left edge moves one
+    pixel left there (its size stays), as FFmpeg's default (``exact=0``) would."""
+
+    __slots__ = ("_box", "_graph", "_key", "_sink", "_source")
+
+    def __init__(self, box: Box) -> None:
+        self._box = box
+        self._key: tuple[int, int, str] | None = None
+        self._graph: av.filter.Graph | None = None
+        self._source: Any = None
+        self._sink: Any = None
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        key = (frame.width, frame.height, frame.format.name)
+        if key != self._key:  # the filter is set up for one picture size and format
+            self._configure(frame)
+            self._key = key
+        self._source.push(frame)
+        cropped = self._sink.pull()
+        assert isinstance(cropped, av.VideoFrame)
+        return cropped
+
+    def _configure(self, frame: av.VideoFrame) -> None:
+        top, left, height, width = self._box
+        if left % 2 and _wide_subsampled_chroma(frame.format):
+            left -= 1
+        graph = av.filter.Graph()
+        source = graph.add(
+            "buffer",
+            video_size=f"{frame.width}x{frame.height}",
+            pix_fmt=frame.format.name,
+            time_base="1/1",
+            pixel_aspect="1/1",
+            # The frames' own colour properties, so the source never sees them change.
+            colorspace=str(int(frame.colorspace)),
+            range=str(int(frame.color_range)),
+        )
+        crop = graph.add("crop", w=str(width), h=str(height), x=str(left), y=str(top), exact="1")
+        sink = graph.add("buffersink")
+        source.link_to(crop)
+        crop.link_to(sink)
+        graph.configure()
+        # The graph owns its filters: it must live as long as they are used.
+        self._graph, self._source, self._sink = graph, source, sink
+
+
+def _wide_subsampled_chroma(fmt: av.VideoFormat) -> bool:
+    """Whether a chroma plane is subsampled horizontally and steps more than one byte a
+    sample (where the crop filter cannot start at an odd luma column)."""
+    if fmt.chroma_width(16) == 16:
+        return False
+    steps: dict[int, int] = {}
+    for component in fmt.components:
+        if component.is_chroma:
+            steps[component.plane] = steps.get(component.plane, 0) + (component.bits + 7) // 8
+    return any(step > 1 for step in steps.values())
 
 
 class Picture:
@@ -119,12 +219,14 @@ class Picture:
     def shape(self) -> tuple[int, int, int]:
         return (self._frame.height, self._frame.width, 3)
 
-    def rgb(self, out: np.ndarray | None = None) -> np.ndarray:
+    def rgb(self, out: np.ndarray | None = None, convert: Converter | None = None) -> np.ndarray:
         """The picture as ``(H, W, 3)`` uint8 RGB, written into ``out`` if given.
 
         The same conversion as ``VideoFrame.to_ndarray(format="rgb24")`` (swscale, the
-        frame's colour properties), copied once from the converted plane."""
-        view = self._view()
+        frame's colour properties), copied once from the converted plane. ``convert``:
+        another conversion than the read's (another crop of the same decoded picture:
+        clips of one sample cropped differently share its decode), not kept."""
+        view = self._view() if convert is None else _plane_view(convert(self._frame))
         if out is None:
             copied: np.ndarray = view.copy()
             return copied
@@ -143,11 +245,20 @@ class Picture:
         """The converted picture as an ``(H, W, 3)`` view of swscale's output plane."""
         if self._rgb is None:
             self._rgb = self._convert(self._frame)
-        plane = self._rgb.planes[0]
-        h, w = self._rgb.height, self._rgb.width
-        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
-        view: np.ndarray = rows[:, : w * 3].reshape(h, w, 3)
-        return view
+        return _plane_view(self._rgb)
+
+    def using(self, convert: Converter) -> Picture:
+        """The same decoded picture, converted by ``convert``."""
+        return Picture(self._frame, convert)
+
+
+def _plane_view(rgb: av.VideoFrame) -> np.ndarray:
+    """An rgb24 frame as an ``(H, W, 3)`` view of its plane (rows may be padded)."""
+    plane = rgb.planes[0]
+    h, w = rgb.height, rgb.width
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
+    view: np.ndarray = rows[:, : w * 3].reshape(h, w, 3)
+    return view
 
 
 def decode_frames(

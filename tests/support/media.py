@@ -211,3 +211,64 @@ def decode_some(
                 height, width = size
                 found[k] = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
     return found
+
+
+# --- crop and interpolation: numpy cropping the planes of a PyAV decode ----------------
+def crop_planes(
+    frame: av.VideoFrame, box: tuple[int, int, int, int], chroma_location: str | None
+) -> av.VideoFrame:
+    """A new frame holding ``box`` (top, left, height, width) of ``frame``'s planes,
+    copied by numpy (chroma planes at the box's position over their subsampling), with
+    its colour properties; ``chroma_location`` as the decoder tags it (PyAV cannot read
+    it, and swscale siting the chroma differently changes every scaled pixel)."""
+    top, left, height, width = box
+    out = av.VideoFrame(width, height, frame.format.name)
+    depth = 2 if frame.format.components[0].bits > 8 else 1
+    for src, dst in zip(frame.planes, out.planes, strict=True):
+        sub_x = 1 if src.width < frame.width else 0
+        sub_y = 1 if src.height < frame.height else 0
+        rows = np.frombuffer(memoryview(src), np.uint8).reshape(src.height, src.line_size)
+        into = np.frombuffer(memoryview(dst), np.uint8).reshape(dst.height, dst.line_size)
+        y, x, span = top >> sub_y, (left >> sub_x) * depth, dst.width * depth
+        into[:, :span] = rows[y : y + dst.height, x : x + span]
+    for name in ("colorspace", "color_range", "color_primaries", "color_trc"):
+        setattr(out, name, getattr(frame, name))
+    if chroma_location is None:
+        return out
+    graph = av.filter.Graph()  # the tag alone: setparams changes no pixel
+    source = graph.add(
+        "buffer",
+        video_size=f"{width}x{height}",
+        pix_fmt=frame.format.name,
+        time_base="1/1",
+        pixel_aspect="1/1",
+    )
+    tag = graph.add("setparams", chroma_location=chroma_location)
+    sink = graph.add("buffersink")
+    source.link_to(tag)
+    tag.link_to(sink)
+    graph.configure()
+    source.push(out)
+    return sink.pull()
+
+
+def decode_cropped(
+    path: Path,
+    wanted: set[int],
+    box: tuple[int, int, int, int],
+    size: tuple[int, int] | None = None,
+    interpolation: str = "BILINEAR",
+    location: str | None = "left",
+) -> dict[int, np.ndarray]:
+    """Frames ``wanted`` of a plain PyAV decode from the start, cropped by numpy to
+    ``box`` and converted (and scaled) by PyAV's ``reformat``."""
+    found = {}
+    with av.open(str(path)) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            if k in wanted:
+                cropped = crop_planes(frame, box, location)
+                height, width = size or (None, None)
+                found[k] = cropped.reformat(
+                    width=width, height=height, format="rgb24", interpolation=interpolation
+                ).to_ndarray()
+    return found
