@@ -51,6 +51,16 @@ def append(
             "link); ENV: the environment.",
         ),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Index, check and store the videos in N processes (still one commit, in "
+            "the order given).",
+        ),
+    ] = 1,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
@@ -64,6 +74,7 @@ def append(
 
     Example: hubcli append ./clips videos a.mp4 https://example.com/b.mp4
     Example: hubcli append ./clips labels cat 2 dog
+    Example: hubcli append ./clips videos --from-file list.txt --jobs 4
     """
     listed = read_list(from_file, "source list") if from_file else []
     all_sources: list[tuple[str, int | None]] = [(s, None) for s in sources or []]
@@ -92,13 +103,10 @@ def append(
     try:
         videos = [] if target.is_link else checked(video_sources(ds, names, creds_key))
         with output.file_progress(verb, len(names), known or None) as bar:
-            if target.is_link:
-                samples: list[Any] = [hubcli.link(s, creds_key=creds_key) for s in names]
-                advance = _link_counter(bar, names)
+            if jobs > 1:
+                added = _append_parallel(target, names, sizes, creds_key, jobs, bar, creds_file)
             else:
-                samples = observed_sources(videos, sizes, bar)
-                advance = byte_counter(bar)
-            added = target.extend(samples, progress=advance)
+                added = _append_here(target, names, videos, sizes, creds_key, bar)
     except HubcliError as exc:
         _name_list_line(exc, all_sources, from_file)
         raise
@@ -108,6 +116,56 @@ def append(
         f"to {tensor!r}; it now has {len(target)}"
     )
     emit(json_, _result(ds, target, added.count, added.nbytes), [line])
+
+
+def _append_here(
+    target: Tensor,
+    names: list[str],
+    videos: list[VideoSource],
+    sizes: list[int | None],
+    creds_key: str | None,
+    bar: output.FileProgress,
+) -> Appended:
+    """The append in this process: the bar follows each file as it starts."""
+    if target.is_link:
+        samples: list[Any] = [hubcli.link(s, creds_key=creds_key) for s in names]
+        advance = _link_counter(bar, names)
+    else:
+        samples = observed_sources(videos, sizes, bar)
+        advance = byte_counter(bar)
+    return target.extend(samples, progress=advance)
+
+
+def _append_parallel(
+    target: Tensor,
+    names: list[str],
+    sizes: list[int | None],
+    creds_key: str | None,
+    jobs: int,
+    bar: output.FileProgress,
+    creds_file: Path | None,
+) -> Appended:
+    """``--jobs N``: the files go to N worker processes as names (a worker reads URLs
+    with ``creds_key``'s secrets itself); the bar counts files as they are stored."""
+    from hubcli.core import parallel
+
+    samples: list[Any] = names
+    if target.is_link:
+        samples = [hubcli.link(s, creds_key=creds_key) for s in names]
+        creds_key = None  # each link carries it
+    done = 0
+
+    def on_file(position: int, nbytes: int) -> None:
+        nonlocal done
+        done += nbytes
+        if sizes[position] is None:
+            bar.add_total(nbytes)
+        bar.set_completed(done)
+        bar.start(names[position])  # "appending file 3/9": three are stored
+
+    return parallel.extend(
+        target, samples, jobs=jobs, creds_key=creds_key, on_file=on_file, creds_file=creds_file
+    )
 
 
 def _result(ds: hubcli.Dataset, target: Tensor, count: int, nbytes: int) -> dict[str, Any]:

@@ -74,6 +74,15 @@ def export(
         Path | None,
         typer.Option("--timestamps", help="Also write the timestamps here (.npy, or a folder)."),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Write the samples in N processes (the same files as one process).",
+        ),
+    ] = 1,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     creds_file: CredsOpt = None,
@@ -87,6 +96,7 @@ def export(
     Several samples: -o a folder (<tensor>_<index>.npy) or a pattern (clip_%d.mp4).
     Example: hubcli export ./clips 'videos[0, 100:200:5]' --output frames.npy
     Example: hubcli export ./clips labels -o labels.npy
+    Example: hubcli export ./clips 'videos[:, ::30]' -o frames/ --jobs 4
     """
     ds = open_dataset(dataset, creds_file)
     from hubcli.core.tensor import Tensor
@@ -116,7 +126,7 @@ def export(
     with output.progress("exporting", total) as advance:
         results = export_views(
             views, output_path, several=several, timestamps=timestamps_path,
-            options=options, progress=advance,
+            options=options, progress=advance, jobs=jobs, creds_file=creds_file,
         )  # fmt: skip
     emit(
         json_,

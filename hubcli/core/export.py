@@ -137,18 +137,34 @@ def export_views(
     timestamps: str | os.PathLike[str] | None = None,
     options: ExportOptions | None = None,
     progress: FrameProgress | None = None,
+    jobs: int = 1,
+    creds_file: str | os.PathLike[str] | None = None,
 ) -> list[ExportResult]:
     """Export every view (``several``: the selector named several samples, even if it
-    matched one or none); all files appear together, or none."""
+    matched one or none); all files appear together, or none.
+
+    ``jobs``: how many processes write samples (1: this one); with more, each sample
+    is written by a worker that opens the dataset by its URL and version (with the
+    credentials of the environment, or of ``creds_file``: hubcli/core/parallel.py),
+    and ``progress`` hears of a sample's frames once it is written. The files and
+    their names are the same either way."""
     opts = options or ExportOptions()
     ts = None if timestamps is None else os.fspath(timestamps)
+    if type(jobs) is not int or jobs != 1:  # True is 1 too, but no count
+        from hubcli.core.parallel import check_jobs
+
+        check_jobs(jobs)
     plans = plan_export(views, os.fspath(output), several=several, timestamps=ts, options=opts)
     tick = progress or (lambda n: None)
     with staged() as stage:
         for plan in plans:
             for folder in plan.folders:
                 stage.make_folder(Path(folder))
-        return [_export_one(plan, opts, stage, tick) for plan in plans]
+        if jobs > 1 and len(plans) > 1:
+            from hubcli.core.parallel import export_plans
+
+            return export_plans(plans, opts, stage, tick, jobs=jobs, creds_file=creds_file)
+        return [export_plan(plan, opts, stage, tick) for plan in plans]
 
 
 @dataclass(frozen=True)
@@ -163,9 +179,10 @@ class Written:
     paths: tuple[str, ...] = ()
 
 
-def _export_one(
+def export_plan(
     plan: SamplePlan, opts: ExportOptions, stage: Staging, progress: FrameProgress
 ) -> ExportResult:
+    """Write one planned sample into ``stage`` (in this process, or a worker's)."""
     from hubcli.core.export_clips import write_clip
     from hubcli.core.export_images import write_images
 
@@ -399,6 +416,23 @@ class Staging:
 
     def has(self, final: str) -> bool:
         return final in self._pending
+
+    def pending(self) -> list[tuple[str, str]]:
+        """(final name, temporary file) of each file written and not yet renamed."""
+        return [(final, str(temp)) for final, temp in self._pending.items()]
+
+    def adopt(self, files: list[tuple[str, str]]) -> None:
+        """Take over files another process staged (its :meth:`pending`): renamed by this
+        stage's ``commit``, removed by its ``discard``. A name staged twice (two workers
+        writing the same file) is the error one process gives, after all are taken."""
+        twice = [final for final, _ in files if final in self._pending]
+        for final, temp in files:
+            if final not in self._pending:
+                self._pending[final] = Path(temp)
+            else:
+                Path(temp).unlink(missing_ok=True)
+        if twice:
+            raise ExportError(f"{twice[0]} would be written twice", hint="name each output apart")
 
     def write(self, final: str, data: bytes) -> None:
         """Stage ``final`` with the content ``data``."""

@@ -6,14 +6,19 @@ Sources are processed one at a time, so memory holds one frame table and a copy
 buffer, and a temp disk holds at most one downloaded source. Nothing written here is
 visible until the caller commits a manifest naming the segment; on any failure the
 caller deletes ``written``.
+
+A parallel append (core/parallel.py) splits this in two: each worker stores a batch of
+sources in chunks (:func:`stage_samples`), and the caller joins the batches, in input
+order, into segments (:class:`SegmentWriter`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from hubcli.core.sources import container_noun
@@ -31,7 +36,7 @@ from hubcli.format.segment import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from hubcli.core.sources import LinkSource, LocalVideo, Progress, SecretsFor, VideoSource
     from hubcli.format.manifest import TensorMeta
@@ -89,6 +94,134 @@ def stage_segment(
         raise
     segments.flush(packer.take_chunks())
     return segments.staged
+
+
+@dataclass
+class StagedSamples:
+    """Samples whose bytes are stored (in chunks of their own; none for links) but that
+    no segment names yet: what one worker of a parallel append (``jobs=N``, or a Ray
+    write task) hands back. Picklable, and holds no secret. ``records`` number their
+    chunks from 0 in ``chunks``; ``keys`` is every object written, for the clean-up of a
+    failed append."""
+
+    first: int
+    chunks: list[ChunkRef] = field(default_factory=list)
+    records: list[SampleRecord] = field(default_factory=list)
+    tables: list[bytes] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+
+def stage_samples(
+    store: Store,
+    meta: TensorMeta,
+    sources: Sequence[VideoSource],
+    *,
+    first: int = 0,
+    progress: Progress | None = None,
+    on_file: Callable[[int, int], None] | None = None,
+) -> StagedSamples:
+    """Index and store ``sources`` (positions ``first``, ``first + 1``... of an append)
+    in chunks, writing no segment: :class:`SegmentWriter` joins the batches of several
+    workers into segments, in order. The checks are those of :func:`stage_segment`. On
+    failure the chunks written are removed (nothing names them) and the error carries
+    ``source_index``. ``on_file(position, size)`` is called as each source is stored."""
+    staged = StagedSamples(first)
+    packer = _ChunkPacker(store, meta.dir, staged.keys, progress)
+    try:
+        for n, source in enumerate(sources, start=first):
+            try:
+                with source.materialize(progress) as local:
+                    indexed = _index(local, source.name, meta.sample_compression, meta.name)
+                    if progress:
+                        progress(local.size)
+                    staged.records.append(packer.add(source.name, local, indexed))
+                    staged.tables.append(encode_frame_table(indexed.table))
+            except HubcliError as exc:
+                exc.source_index = n
+                raise
+            if on_file:
+                on_file(n, local.size)
+        packer.close()
+    except BaseException as exc:
+        packer.abort(exc)
+        _remove(store, staged.keys)
+        raise
+    staged.chunks = packer.take_chunks()
+    return staged
+
+
+def stage_link_samples(
+    meta: TensorMeta,
+    sources: Sequence[LinkSource],
+    secrets_for: SecretsFor,
+    *,
+    first: int = 0,
+    progress: Progress | None = None,
+    on_file: Callable[[int, int], None] | None = None,
+) -> StagedSamples:
+    """Index linked videos in place (as :func:`stage_link_segment`), writing nothing."""
+    staged = StagedSamples(first)
+    for n, source in enumerate(sources, start=first):
+        try:
+            record, indexed = stage_link(
+                source, meta.sample_compression, meta.name, secrets_for, progress
+            )
+        except HubcliError as exc:
+            exc.source_index = n
+            raise
+        staged.records.append(record)
+        staged.tables.append(encode_frame_table(indexed.table))
+        if on_file:
+            on_file(n, record.size)
+    return staged
+
+
+def _remove(store: Store, written: list[str]) -> None:
+    """Best effort: unreferenced objects left behind are what ``gc`` removes."""
+    for key in written:
+        with contextlib.suppress(Exception):
+            store.delete(key)
+
+
+class SegmentWriter:
+    """Joins batches of staged samples (:class:`StagedSamples`) into segments, in the
+    order of their ``first`` whatever the order they arrive in: a batch waits until
+    those before it are written. A segment is written once it reaches the budgets of
+    :func:`stage_segment`, always between batches, so no chunk is named by two
+    segments."""
+
+    def __init__(self, store: Store, directory: str, written: list[str]) -> None:
+        self._segments = _Segments(store, directory, written)
+        self._chunks: list[ChunkRef] = []
+        self._waiting: dict[int, StagedSamples] = {}
+        self.next = 0  # the position of the next sample to write
+
+    def add(self, batch: StagedSamples) -> None:
+        self._waiting[batch.first] = batch
+        while self.next in self._waiting:
+            ready = self._waiting.pop(self.next)
+            self.next += len(ready.records)
+            self._join(ready)
+
+    def _join(self, batch: StagedSamples) -> None:
+        base, full = len(self._chunks), False
+        self._chunks.extend(batch.chunks)
+        for record, table in zip(batch.records, batch.tables, strict=True):
+            moved = record if record.chunk is None else replace(record, chunk=record.chunk + base)
+            full = self._segments.add(moved, table) or full
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        self._segments.flush(self._chunks)
+        self._chunks = []
+
+    def finish(self) -> list[StagedSegment]:
+        """Write the last segment; every batch must have arrived."""
+        if self._waiting:
+            raise RuntimeError(f"samples from {self.next} on never arrived")
+        self.flush()
+        return self._segments.staged
 
 
 def stage_link_segment(

@@ -12,7 +12,6 @@ from hubcli.core.frame_index import normalize_positions, selected_count
 from hubcli.core.packets import decode_pictures
 from hubcli.core.playback import player
 from hubcli.errors import FrameIndexError, InvalidSampleError, RaggedError
-from hubcli.video.plan import start_packets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -243,6 +242,9 @@ class SampleView:
         frames whose decoding starts at the same keyframe, so a run decodes on its own
         and no two runs decode the same packets twice. From the stored frame table:
         nothing is decoded."""
+        # Imported here: reading metadata (`hubcli info`) must not load the video stack.
+        from hubcli.video.plan import start_packets
+
         table = self.resolved.reader.frame_table(self.resolved.location)
         n = table.frame_count
         if n == 0:

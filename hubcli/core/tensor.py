@@ -11,13 +11,20 @@ import numpy as np
 
 from hubcli.core.commit import Change, Plan, Written, committed, node_objects
 from hubcli.core.frame_index import normalize_positions, selection
-from hubcli.core.ingest import stage_link_segment, stage_segment
+from hubcli.core.ingest import (
+    StagedSamples,
+    stage_link_samples,
+    stage_link_segment,
+    stage_samples,
+    stage_segment,
+)
 from hubcli.core.sample import SamplesView, SampleView
 from hubcli.core.sources import VideoSource, as_link, as_source, check_keys, read
 from hubcli.core.value_ingest import ValueAppend, value_append_change
 from hubcli.core.value_view import ValuesView, ValueView
 from hubcli.errors import (
     ConflictError,
+    CredentialsError,
     FrameIndexError,
     InvalidSampleError,
     TensorNotFoundError,
@@ -28,7 +35,7 @@ from hubcli.format.log import Append, Delete
 from hubcli.format.manifest import LINK_VIDEO
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from hubcli.core.lookup import SampleReader
     from hubcli.core.sources import Progress
@@ -141,6 +148,7 @@ class Tensor:
         samples: Iterable[Any],
         progress: Progress | None = None,
         creds_key: str | None = None,
+        jobs: int = 1,
     ) -> Appended:
         """Append several videos as one commit: all of them, or none if any is bad.
 
@@ -148,6 +156,12 @@ class Tensor:
         stored unchanged; nothing is visible until all are stored. ``progress`` is called
         with byte counts: downloaded (URLs), indexed, then copied. ``creds_key``: as in
         :meth:`append`, for every sample.
+
+        ``jobs``: the number of processes that index and store the videos (1: this
+        one). With more, the videos are still committed once, in the order given;
+        workers open the dataset by its URL and read credentials from the environment
+        or creds keys, never from this process (hubcli/core/parallel.py), and
+        ``progress`` hears of each file once it is stored. A label tensor ignores it.
 
         Raises
         ------
@@ -158,6 +172,13 @@ class Tensor:
         """
         self.dataset.check_writable()
         samples = list(samples)
+        if type(jobs) is not int or jobs != 1:  # True is 1 too, but no count
+            from hubcli.core import parallel
+
+            if parallel.check_jobs(jobs) > 1 and not self.holds_values:
+                return parallel.extend(
+                    self, samples, jobs=jobs, creds_key=creds_key, progress=progress
+                )
         if not samples:
             return Appended(0, 0)
         if self.holds_values:
@@ -199,6 +220,39 @@ class Tensor:
         entries = [s.entry for s in staged]
         appended = Appended(sum(e.count for e in entries), sum(s.nbytes for s in staged))
         return append_change(self.name, meta.dir, entries), appended
+
+    def stage_batch(
+        self,
+        samples: Sequence[Any],
+        *,
+        first: int = 0,
+        creds_key: str | None = None,
+        progress: Progress | None = None,
+        on_file: Callable[[int, int], None] | None = None,
+    ) -> StagedSamples:
+        """Index and store videos ``samples`` (positions ``first``, ``first + 1``... of
+        an append) in chunks of their own, naming them in no segment yet: one worker's
+        share of a parallel append (``jobs=N``; a Ray write task), run in any process
+        that opened the dataset. The result is picklable and holds no secret; the
+        caller joins such batches into one commit (``core/parallel.py``). On failure
+        the chunks written are removed and the error carries ``source_index``.
+        ``on_file(position, size)`` is called as each video is stored."""
+        meta = self.meta
+        if self.is_link:
+            links = [as_link(s, creds_key) for s in samples]
+            try:
+                check_keys(links, [k.name for k in self.dataset.manifest.creds_keys])
+            except CredentialsError as exc:
+                exc.source_index = first + (exc.source_index or 0)
+                raise
+            return stage_link_samples(
+                meta, links, self.dataset.credentials_for, first=first, progress=progress,
+                on_file=on_file,
+            )  # fmt: skip
+        sources = [self._source(s, creds_key) for s in samples]
+        return stage_samples(
+            self.dataset.store, meta, sources, first=first, progress=progress, on_file=on_file
+        )
 
     def _source(self, sample: Any, creds_key: str | None) -> VideoSource:
         """A sample for a video tensor; with ``creds_key``, a URL read with its secrets."""
