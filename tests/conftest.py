@@ -146,6 +146,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if "/tests/torch/" in path:
             item.add_marker(pytest.mark.torch)
+        if "/tests/ray/" in path:
+            item.add_marker(pytest.mark.ray)
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ ORDER = [
     "core",
     "sampling",  # hubcli.sampling: the clip planner, over core
     "torch",  # hubcli.torch: the PyTorch datasets (the optional torch extra)
+    "ray",  # hubcli.ray: the Ray Data datasource and datasink (the optional ray extra)
     "serve",
     "api",
     "cli",
@@ -36,11 +37,23 @@ THIRD_PARTY = {
     "core": {"numpy"},
     "sampling": {"numpy"},
     "torch": {"numpy", "torch"},
+    "ray": {"numpy", "ray"},
     "serve": {"numpy"},
     "api": set(),
     "cli": {"typer", "rich", "numpy"},
 }
-KNOWN_THIRD_PARTY = {"msgpack", "numpy", "fsspec", "av", "typer", "rich", "s3fs", "gcsfs", "torch"}
+KNOWN_THIRD_PARTY = {
+    "msgpack",
+    "numpy",
+    "fsspec",
+    "av",
+    "typer",
+    "rich",
+    "s3fs",
+    "gcsfs",
+    "torch",
+    "ray",
+}
 
 
 def _layer(path: Path) -> str:

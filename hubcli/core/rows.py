@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.core.commit import Change, Plan, Written
 from hubcli.core.frame_index import normalize_positions, selection
-from hubcli.core.tensor import Appended, Tensor, remove_unless_committed
+from hubcli.core.tensor import Appended, Tensor, append_change, remove_unless_committed
 from hubcli.core.value_ingest import ValueAppend
 from hubcli.errors import FrameIndexError, InvalidSampleError, TensorNotFoundError
 
 if TYPE_CHECKING:
     from hubcli.core.dataset import Dataset
     from hubcli.core.sources import Progress
+    from hubcli.format.layout import SegmentEntry
     from hubcli.format.manifest import Manifest
 
 
@@ -58,6 +59,29 @@ def extend_rows(
         appended[append.name] = Appended(count, append.nbytes)
     ds.merge_small_values([a.name for a in values])
     return appended
+
+
+def commit_staged(
+    ds: Dataset,
+    segments: Mapping[str, tuple[str, Sequence[SegmentEntry]]],
+    values: Mapping[str, tuple[str, Sequence[Any]]],
+    written: Written,
+) -> None:
+    """Append rows whose videos other processes already stored, as ONE commit:
+    ``segments[name]`` is a video tensor's directory (as the stagers saw it) and the
+    entries of the segments they wrote; ``values[name]`` a label tensor's directory and
+    values. All or nothing, as :func:`extend_rows`: on failure the objects of
+    ``written`` are removed unless the commit landed (a Ray datasink commits here)."""
+    ds.check_writable()
+    appends = [ValueAppend(name, directory, list(v)) for name, (directory, v) in values.items()]
+    changes: list[Change] = [a.plan for a in appends]
+    changes += [append_change(name, d, list(e)) for name, (d, e) in segments.items()]
+    try:
+        ds._commit(_together(changes), written)
+    except BaseException:
+        remove_unless_committed(ds.store, written)
+        raise
+    ds.merge_small_values([a.name for a in appends])
 
 
 def append_row(ds: Dataset, row: Mapping[str, Any]) -> dict[str, Appended]:
