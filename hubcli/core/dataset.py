@@ -200,6 +200,9 @@ create_id_tensor
         if exist_ok and self._same_tensor(self._manifest, name, htype, compression):
             return Tensor(self, name)
         self.check_writable()
+        # Objects left under tensors/<name>/ belong to a tensor that was dropped (or
+        # renamed: see below); listed once, not on each retry of the commit.
+        used = bool(self._store.list(keys.tensor_prefix(name)))
 
         def add(state: Manifest) -> Plan:
             if exist_ok and self._same_tensor(state, name, htype, compression):
@@ -208,9 +211,8 @@ create_id_tensor
                 raise TensorExistsError(
                     f"tensor {name!r} already exists in {self.path}", hint="pick another name"
                 )
-            # Its objects go to tensors/<name>/, which the name may share with a tensor
-            # that was dropped or renamed: object ids are random, so they never collide.
-            return Plan([CreateTensor(name, htype, compression, name, info)])
+            directory = keys.tensor_dir(name, used or any(t.dir == name for t in state.tensors))
+            return Plan([CreateTensor(name, htype, compression, directory, info)])
 
         self._commit(add)
         return Tensor(self, name)

@@ -83,6 +83,16 @@ def tensor_prefix(tensor: str) -> str:
     return f"{TENSORS_PREFIX}{tensor}/"
 
 
+def tensor_dir(name: str, taken: bool) -> str:
+    """The folder of a new tensor ``name``: its name, unless that folder is ``taken``
+    (used by a renamed tensor, or holding objects of a dropped one), then the name
+    with a random suffix (log.md §3). A folder is never shared: a writer that planned
+    an append on a tensor tells it from a new one of the same name by its ``dir``."""
+    if not taken:
+        return name
+    return f"{name[:55]}-{os.urandom(4).hex()}"  # still a name of the tensor pattern
+
+
 def chunk_key(directory: str, object_id: str) -> str:
     """A chunk of the tensor whose objects are in ``tensors/<directory>/``."""
     return f"{tensor_prefix(directory)}chunks/{object_id}.chunk"

@@ -1,4 +1,6 @@
-"""A compaction that loses the race to another writer is planned again on the newest
+"""Commits that lose the race to another writer are planned again on the newest state.
+
+A compaction that loses the race is planned again on the newest
 state. Kept merged segments are reused only when the newer state just grew at the
 end of what they cover; any other change (here: the other writer's own compaction of
 the appended samples, as two processes appending rows do) means planning anew,
@@ -9,8 +11,10 @@ from __future__ import annotations
 import pytest
 
 import hubcli
+import hubcli.core.tensor
 from hubcli.core.compact import compact_change
 from hubcli.core.verify import verify
+from hubcli.errors import TensorNotFoundError
 from support.helpers import content
 
 
@@ -89,3 +93,52 @@ def test_video_compaction_raced_by_an_append_and_its_compaction(tmp_path, clips)
     ds = hubcli.load(path)
     assert content(ds) == content(once)
     assert verify(ds).ok
+
+
+# -- a tensor dropped or renamed, and a new one of its name, while an append runs --------
+
+
+def _append_raced_by(monkeypatch, a, other_writer):
+    """``a`` appends a clip to ``videos``; between its plan and its commit,
+    ``other_writer`` commits."""
+    planned = hubcli.core.tensor.append_change
+
+    def racing(name, directory, entries):
+        change = planned(name, directory, entries)
+        raced = []
+
+        def plan(state):
+            if not raced:
+                raced.append(True)
+                other_writer()
+            return change(state)
+
+        return plan
+
+    monkeypatch.setattr(hubcli.core.tensor, "append_change", racing)
+
+
+@pytest.mark.parametrize("how", ["dropped", "renamed"])
+def test_an_append_never_lands_in_a_new_tensor_of_the_same_name(tmp_path, clips, monkeypatch, how):
+    path = tmp_path / "ds"
+    ds = hubcli.empty(path)
+    ds.create_tensor("videos")
+    ds.videos.append(clips[0])
+    a, b = hubcli.load(path), hubcli.load(path)
+
+    def replace_the_tensor():
+        if how == "dropped":
+            b.delete_tensor("videos")
+        else:
+            b.rename_tensor("videos", "old")
+        b.create_tensor("videos")
+
+    _append_raced_by(monkeypatch, a, replace_the_tensor)
+    with pytest.raises(TensorNotFoundError, match="replaced while this append ran"):
+        a.videos.append(clips[1])
+    monkeypatch.undo()
+    ds = hubcli.load(path)
+    assert len(ds.videos) == 0 and ds.videos.meta.dir != "videos"
+    assert (len(ds.old) == 1) if how == "renamed" else ("old" not in ds.tensors)
+    ds.videos.append(clips[1])  # the new tensor works, in its own folder
+    assert len(ds.videos) == 1 and verify(ds).ok
