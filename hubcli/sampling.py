@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import numpy as np
 
-from hubcli.errors import FrameIndexError
+from hubcli.errors import FrameIndexError, TensorNotFoundError, UnsupportedHtypeError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from hubcli.core.dataset import Dataset
+    from hubcli.core.tensor import Tensor
 
 Sampler = Literal["random", "uniform", "all"]
 Policy = Literal["repeat_last", "wrap", "drop", "error"]
@@ -385,3 +388,64 @@ def _output(
     if box is not None:
         return box[2], box[3]
     return int(frame[0]), int(frame[1])
+
+
+# --- the tensors a loader reads: one set of rules for the torch and Ray loaders ---------
+
+
+def named_tensor(ds: Dataset, name: str, argument: str) -> Tensor:
+    """Tensor ``name`` of ``ds``; a missing one names the ``argument`` that asked."""
+    if name not in ds.tensors:
+        raise TensorNotFoundError(
+            f"{ds.path} has no tensor {name!r} (tensors: {', '.join(ds.tensors) or 'none'})",
+            hint=f"pass {argument}= names of its tensors"
+            + (" (columns=() for none)" if argument == "columns" else ""),
+        )
+    tensor: Tensor = ds[name]
+    return tensor
+
+
+def video_tensor(ds: Dataset, name: str) -> Tensor:
+    """Tensor ``name`` of ``ds``, which must hold videos (``tensor=``)."""
+    tensor = named_tensor(ds, name, "tensor")
+    if tensor.holds_values:
+        raise UnsupportedHtypeError(
+            f"tensor {name!r} of {ds.path} holds {tensor.htype} values, not videos",
+            hint="pass tensor= the name of a video tensor",
+        )
+    return tensor
+
+
+def label_columns(
+    ds: Dataset, videos: Tensor, columns: str | Sequence[str], reserved: Sequence[str], what: str
+) -> tuple[str, ...]:
+    """The label columns joined to each of ``what`` ("items", "rows"): label tensors
+    with a value for every video, not named like one of its own ``reserved`` fields."""
+    names = (columns,) if isinstance(columns, str) else tuple(columns)
+    for name in names:
+        column = named_tensor(ds, name, "columns")
+        if name in reserved or not column.holds_values:
+            raise UnsupportedHtypeError(
+                f"column {name!r} cannot be a label column of the {what}",
+                hint=f"columns are label tensors (class_label, text, json, generic), "
+                f"not named {', '.join(reserved)}",
+            )
+        if len(column) < len(videos):
+            raise TensorNotFoundError(
+                f"column {name!r} has {len(column)} samples, fewer than the "
+                f"{len(videos)} of {videos.name!r}: some {what} would have no label",
+                hint="append the missing labels, or leave the column out of columns=",
+            )
+    return names
+
+
+def label_values(
+    ds: Dataset, columns: Sequence[str], samples: Sequence[int]
+) -> dict[str, dict[int, Any]]:
+    """Each column's value for each of ``samples``: one read per column."""
+    wanted = sorted(set(samples))
+    out: dict[str, dict[int, Any]] = {}
+    for name in columns:
+        values = ds[name][wanted].numpy(aslist=True) if wanted else []
+        out[name] = dict(zip(wanted, values, strict=True))
+    return out

@@ -34,7 +34,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from hubcli.core.dataset import Dataset, load
 from hubcli.core.sample import check_crop
-from hubcli.errors import FrameIndexError, TensorNotFoundError, UnsupportedHtypeError
+from hubcli.errors import FrameIndexError
 from hubcli.format.values import JSON, TEXT
 from hubcli.sampling import (
     ClipFrames,
@@ -43,8 +43,11 @@ from hubcli.sampling import (
     FrameTransform,
     Policy,
     Sampler,
+    label_columns,
+    label_values,
     plan_for,
     read_clips,
+    video_tensor,
 )
 from hubcli.settings import config
 
@@ -157,36 +160,8 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         return ("TCHW", "THWC")
 
     def _check_tensors(self, ds: Dataset) -> None:
-        videos = self._named(ds, self._tensor, "tensor")
-        if videos.holds_values:
-            raise UnsupportedHtypeError(
-                f"tensor {self._tensor!r} of {ds.path} holds {videos.htype} values, not videos",
-                hint="pass tensor= the name of a video tensor",
-            )
-        for name in self._columns:
-            column = self._named(ds, name, "columns")
-            if name in ITEM_KEYS or not column.holds_values:
-                raise UnsupportedHtypeError(
-                    f"column {name!r} cannot be a label column of the items",
-                    hint=f"columns are label tensors (class_label, text, json, generic), "
-                    f"not named {', '.join(ITEM_KEYS)}",
-                )
-            if len(column) < len(videos):
-                raise TensorNotFoundError(
-                    f"column {name!r} has {len(column)} samples, fewer than the "
-                    f"{len(videos)} of {self._tensor!r}: some clips would have no label",
-                    hint="append the missing labels, or leave the column out of columns=",
-                )
-
-    @staticmethod
-    def _named(ds: Dataset, name: str, argument: str) -> Any:
-        if name not in ds.tensors:
-            raise TensorNotFoundError(
-                f"{ds.path} has no tensor {name!r} (tensors: {', '.join(ds.tensors) or 'none'})",
-                hint=f"pass {argument}= names of its tensors"
-                + (" (columns=() for none)" if argument == "columns" else ""),
-            )
-        return ds[name]
+        videos = video_tensor(ds, self._tensor)
+        label_columns(ds, videos, self._columns, ITEM_KEYS, "items")
 
     # --- what a worker holds ---------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -265,13 +240,11 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         return [self._item(c, labels) for c in read]
 
     def _labels(self, ds: Dataset, samples: list[int]) -> dict[str, dict[int, Any]]:
-        """Each column's value for each sample: one read per column for the batch."""
-        out: dict[str, dict[int, Any]] = {}
-        for name in self._columns:
-            column = ds[name]
-            values = column[samples].numpy(aslist=True) if samples else []
-            convert = _label_converter(column.htype)
-            out[name] = {s: convert(v) for s, v in zip(samples, values, strict=True)}
+        """Each column's value for each sample (one read per column), as torch values."""
+        out = label_values(ds, self._columns, samples)
+        for name, values in out.items():
+            convert = _label_converter(ds[name].htype)
+            out[name] = {s: convert(v) for s, v in values.items()}
         return out
 
     def _item(self, read: ClipFrames, labels: dict[str, dict[int, Any]]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """What the driver and the workers share: opening a dataset by URL and version in each
-process, checking label columns, and turning label values into block columns."""
+process, and turning label values into block columns (the columns themselves are
+checked and read by hubcli.sampling, as the torch datasets do)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hubcli.core.dataset import Dataset, load
-from hubcli.errors import StorageError, TensorNotFoundError, UnsupportedHtypeError
+from hubcli.errors import StorageError
 from hubcli.format.values import JSON, TEXT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from hubcli.core.tensor import Tensor
 
 #: Pinned versions a worker process has opened, by (url, version, pid): a worker runs
 #: many tasks of one read, and reopening costs a manifest read each time.
@@ -57,63 +56,6 @@ def open_dataset(url: str, version: int | None, creds: Mapping[str, Any] | None 
             _OPENED.pop(next(iter(_OPENED)))
         _OPENED[key] = ds
     return ds
-
-
-def video_tensor(ds: Dataset, name: str) -> Tensor:
-    tensor: Tensor = named(ds, name, "tensor")
-    if tensor.holds_values:
-        raise UnsupportedHtypeError(
-            f"tensor {name!r} of {ds.path} holds {tensor.htype} values, not videos",
-            hint="name a video tensor",
-        )
-    return tensor
-
-
-def check_columns(
-    ds: Dataset, videos: Tensor, columns: Sequence[str], reserved: tuple[str, ...]
-) -> tuple[str, ...]:
-    """Label columns to add to every row: label tensors, with a value for every video,
-    and not named like a row's own fields."""
-    if isinstance(columns, str):
-        columns = (columns,)
-    for name in columns:
-        column = named(ds, name, "columns")
-        if name in reserved or not column.holds_values:
-            raise UnsupportedHtypeError(
-                f"column {name!r} cannot be a label column of the rows",
-                hint=f"columns are label tensors (class_label, text, json, generic), "
-                f"not named {', '.join(reserved)}",
-            )
-        if len(column) < len(videos):
-            raise TensorNotFoundError(
-                f"column {name!r} has {len(column)} samples, fewer than the "
-                f"{len(videos)} of {videos.name!r}: some rows would have no label",
-                hint="append the missing labels, or leave the column out of columns=",
-            )
-    return tuple(columns)
-
-
-def named(ds: Dataset, name: str, argument: str) -> Any:
-    if name not in ds.tensors:
-        raise TensorNotFoundError(
-            f"{ds.path} has no tensor {name!r} (tensors: {', '.join(ds.tensors) or 'none'})",
-            hint=f"pass {argument}= names of its tensors"
-            + (" (columns=() for none)" if argument == "columns" else ""),
-        )
-    return ds[name]
-
-
-def label_values(
-    ds: Dataset, columns: Sequence[str], samples: Sequence[int]
-) -> dict[str, dict[int, Any]]:
-    """Each column's value for each of ``samples``: one read per column."""
-    wanted = sorted(set(samples))
-    out: dict[str, dict[int, Any]] = {}
-    for name in columns:
-        column = ds[name]
-        values = column[wanted].numpy(aslist=True) if wanted else []
-        out[name] = dict(zip(wanted, values, strict=True))
-    return out
 
 
 def label_column(htype: str, values: Sequence[Any]) -> np.ndarray:

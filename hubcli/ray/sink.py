@@ -28,7 +28,8 @@ from hubcli.core.sources import as_link, as_source, check_keys, read
 from hubcli.core.tensor import remove_unless_committed
 from hubcli.core.value_ingest import ValueAppend
 from hubcli.errors import InvalidSampleError, TensorNotFoundError
-from hubcli.ray.columns import check_columns, check_location, open_dataset, video_tensor
+from hubcli.ray.columns import check_location, open_dataset
+from hubcli.sampling import label_columns, video_tensor
 
 if TYPE_CHECKING:
     import os
@@ -83,7 +84,7 @@ class Datasink(ray.data.Datasink["Staged"]):
         ds.check_writable()
         videos = video_tensor(ds, tensor)
         self.url, self.tensor, self.creds_key = ds.path, tensor, creds_key
-        self.columns = check_columns(ds, videos, columns, (tensor,))
+        self.columns = label_columns(ds, videos, columns, (tensor,), "rows")
         self.directories = {n: ds[n].meta.dir for n in (tensor, *self.columns)}
 
     def __getstate__(self) -> dict[str, Any]:

@@ -22,16 +22,16 @@ from hubcli.core.frame_index import normalize_positions
 from hubcli.core.sample import check_size
 from hubcli.errors import FrameIndexError
 from hubcli.format.selector import parse_selector
-from hubcli.ray.columns import (
-    check_columns,
-    check_location,
-    label_column,
+from hubcli.ray.columns import check_location, label_column, open_dataset
+from hubcli.ray.plan import Unit, clip_units, costs, frame_units, pack
+from hubcli.sampling import (
+    ClipSpec,
+    label_columns,
     label_values,
-    open_dataset,
+    plan_for,
+    read_clips,
     video_tensor,
 )
-from hubcli.ray.plan import Unit, clip_units, costs, frame_units, pack
-from hubcli.sampling import ClipSpec, plan_for, read_clips
 
 if TYPE_CHECKING:
     import os
@@ -84,7 +84,7 @@ class _Source(Datasource):
         # Only the driver uses creds, here, to plan: they are not kept, so never pickled.
         ds = open_dataset(check_location(url), version, creds)
         videos = video_tensor(ds, tensor)
-        names = check_columns(ds, videos, columns, self.fields)
+        names = label_columns(ds, videos, columns, self.fields, "rows")
         htypes = tuple(ds[n].htype for n in names)
         checked = None if size is None else check_size(size)
         self.job = Job(ds.path, ds.version, tensor, names, htypes, checked)
