@@ -27,7 +27,7 @@ import ray.data
 
 from hubcli.ray.sink import Datasink
 from hubcli.ray.source import ClipSource, FrameSource
-from hubcli.sampling import ClipSpec, Policy, Sampler
+from hubcli.sampling import ClipSpec, Crop, FrameTransform, Policy, Sampler
 
 if TYPE_CHECKING:
     import os
@@ -41,22 +41,30 @@ def read_frames(
     selector: str = "videos[:, ::30]",
     *,
     size: tuple[int, int] | None = None,
+    interpolation: str = "bilinear",
+    crop: Crop = None,
     columns: Sequence[str] = ("labels",),
     creds: Mapping[str, Any] | None = None,
     version: int | None = None,
     **ray_args: Any,
 ) -> ray.data.Dataset:
     """The frames ``selector`` names, one row each: ``sample``, ``frame_index``,
-    ``timestamp`` (seconds), ``frame`` (uint8 ``(H, W, 3)``; ``size=(h, w)`` scales it
-    while converting to RGB) and one column per label tensor in ``columns`` (json
-    values as their JSON text).
+    ``timestamp`` (seconds), ``frame`` (uint8 ``(H, W, 3)``) and one column per label
+    tensor in ``columns`` (json values as their JSON text).
+
+    ``size=(h, w)``, ``interpolation`` and ``crop`` (``"center"`` or a box ``(top, left,
+    height, width)``) are applied in the one swscale pass that converts each frame to
+    RGB, as in :class:`hubcli.torch.ClipDataset`.
 
     ``version``: read that version (default: the newest when called; every task reads
     the same one). ``ray_args`` go to ``ray.data.read_datasource``
     (``override_num_blocks``, ``concurrency``, ``num_cpus``, ``runtime_env``...): tasks
     are never more than the keyframe runs to decode.
     """
-    source = FrameSource(url, selector, size=size, columns=columns, creds=creds, version=version)
+    transform = FrameTransform(size, interpolation, crop)
+    source = FrameSource(
+        url, selector, transform=transform, columns=columns, creds=creds, version=version
+    )
     frames: ray.data.Dataset = ray.data.read_datasource(source, **ray_args)
     return frames
 
@@ -75,6 +83,8 @@ def read_clips(
     seed: int = 0,
     epoch: int = 0,
     size: tuple[int, int] | None = None,
+    interpolation: str = "bilinear",
+    crop: Crop = None,
     columns: Sequence[str] = ("labels",),
     creds: Mapping[str, Any] | None = None,
     version: int | None = None,
@@ -84,10 +94,20 @@ def read_clips(
     (:class:`hubcli.sampling.ClipSpec`; the same clips for the same ``seed`` and
     ``epoch``), one row each: ``sample``, ``slot``, ``frame_indices``, ``timestamps``,
     ``frames`` (uint8 ``(clip_len, H, W, 3)``) and the label columns. Clips sharing a
-    keyframe run are read by one task, which decodes the run once."""
+    keyframe run are read by one task, which decodes the run once. ``size``,
+    ``interpolation`` and ``crop`` (``"center"``, ``"random"`` per clip from ``(seed,
+    epoch, slot)``, or a box) as in :class:`hubcli.torch.ClipDataset`."""
     spec = ClipSpec(clip_len, frame_step, clips_per_video, clip_stride, sampler, policy, fps, seed)
+    transform = FrameTransform(size, interpolation, crop)
     source = ClipSource(
-        url, tensor, spec, epoch=epoch, size=size, columns=columns, creds=creds, version=version
+        url,
+        tensor,
+        spec,
+        epoch=epoch,
+        transform=transform,
+        columns=columns,
+        creds=creds,
+        version=version,
     )
     clips: ray.data.Dataset = ray.data.read_datasource(source, **ray_args)
     return clips

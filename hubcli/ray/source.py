@@ -10,7 +10,7 @@ with its own environment's credentials.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +19,14 @@ from ray.data.block import BlockAccessor, BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from hubcli.core.frame_index import normalize_positions
-from hubcli.core.sample import check_size
+from hubcli.core.sample import check_crop
 from hubcli.errors import FrameIndexError
 from hubcli.format.selector import parse_selector
 from hubcli.ray.columns import check_location, label_column, open_dataset
 from hubcli.ray.plan import Unit, clip_units, costs, frame_units, pack
 from hubcli.sampling import (
     ClipSpec,
+    FrameTransform,
     label_columns,
     label_values,
     plan_for,
@@ -61,7 +62,9 @@ class Job:
     tensor: str
     columns: tuple[str, ...]
     htypes: tuple[str, ...]
-    size: tuple[int, int] | None
+    transform: FrameTransform
+    seed: int = 0
+    epoch: int = 0
 
 
 class _Source(Datasource):
@@ -76,7 +79,7 @@ class _Source(Datasource):
         url: str | os.PathLike[str],
         tensor: str,
         columns: Sequence[str],
-        size: tuple[int, int] | None,
+        transform: FrameTransform,
         creds: Mapping[str, Any] | None,
         version: int | None,
     ) -> None:
@@ -86,11 +89,13 @@ class _Source(Datasource):
         videos = video_tensor(ds, tensor)
         names = label_columns(ds, videos, columns, self.fields, "rows")
         htypes = tuple(ds[n].htype for n in names)
-        checked = None if size is None else check_size(size)
-        self.job = Job(ds.path, ds.version, tensor, names, htypes, checked)
+        self.job = self._job(Job(ds.path, ds.version, tensor, names, htypes, transform))
         self._row_bytes: dict[int, int] = {}  # per sample
         self._inputs: dict[int, str] = {}  # per sample: the object its packets are in
         self.units = self._plan(ds, videos)
+
+    def _job(self, job: Job) -> Job:
+        return job
 
     def _plan(self, ds: Dataset, videos: Tensor) -> list[Unit]:
         raise NotImplementedError
@@ -98,8 +103,11 @@ class _Source(Datasource):
     def _note(self, view: SampleView, frames_per_row: int) -> None:
         """Record what a row of this sample weighs and where its packets are."""
         _, h, w, c = view.shape
-        if self.job.size is not None:
-            h, w = self.job.size
+        crop = self.job.transform.crop
+        if isinstance(crop, tuple):  # a fixed box must fit every video: fail on the driver
+            check_crop(crop, (h, w), view.where)
+        box = self.job.transform.box((h, w))
+        h, w = self.job.transform.size or ((box[2], box[3]) if box else (h, w))
         labels = LABEL_BYTES * len(self.job.columns)
         self._row_bytes[view.index] = frames_per_row * (h * w * c + ROW_OVERHEAD) + labels
         location = view.resolved.location
@@ -153,7 +161,7 @@ class FrameSource(_Source):
         url: str | os.PathLike[str],
         selector: str = "videos[:, ::30]",
         *,
-        size: tuple[int, int] | None = None,
+        transform: FrameTransform | None = None,
         columns: Sequence[str] = ("labels",),
         creds: Mapping[str, Any] | None = None,
         version: int | None = None,
@@ -164,7 +172,13 @@ class FrameSource(_Source):
                 f"selector {selector!r} indexes pixels: Ray rows are whole frames",
                 hint="select samples and frames only (videos[:, ::30]); size= scales them",
             )
-        super().__init__(url, self.selector.tensor, columns, size, creds, version)
+        transform = transform or FrameTransform()
+        if transform.crop == "random":
+            raise FrameIndexError(
+                'crop="random" draws a box per clip: frame rows take "center" or a box',
+                hint='pass crop="center" or crop=(top, left, height, width)',
+            )
+        super().__init__(url, self.selector.tensor, columns, transform, creds, version)
 
     def _plan(self, ds: Dataset, videos: Tensor) -> list[Unit]:
         index = self.selector.index
@@ -188,7 +202,10 @@ class FrameSource(_Source):
         labels = label_values(ds, job.columns, [u.sample for u in units])
         for unit in units:
             view = videos[unit.sample, unit.frames.tolist()]
-            rgb = view.numpy(size=job.size) if job.size else view.numpy()
+            t = job.transform
+            _, height, width, _ = videos[unit.sample].shape
+            box = t.box((height, width))
+            rgb = view.numpy(size=t.size, interpolation=t.interpolation, crop=box)
             count = len(unit.frames)
             batch: dict[str, np.ndarray] = {
                 "sample": np.full(count, unit.sample, dtype=np.int64),
@@ -213,7 +230,7 @@ class ClipSource(_Source):
         spec: ClipSpec | None = None,
         *,
         epoch: int = 0,
-        size: tuple[int, int] | None = None,
+        transform: FrameTransform | None = None,
         columns: Sequence[str] = ("labels",),
         creds: Mapping[str, Any] | None = None,
         version: int | None = None,
@@ -221,7 +238,11 @@ class ClipSource(_Source):
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be a non-negative int, not {epoch!r}")
         self.spec, self.epoch = spec or ClipSpec(), epoch
-        super().__init__(url, tensor, columns, size, creds, version)
+        super().__init__(url, tensor, columns, transform or FrameTransform(), creds, version)
+
+    def _job(self, job: Job) -> Job:
+        # random crops are drawn per (seed, epoch, slot), as the torch datasets draw them
+        return replace(job, seed=self.spec.seed, epoch=self.epoch)
 
     def _plan(self, ds: Dataset, videos: Tensor) -> list[Unit]:
         plan = plan_for(videos, self.spec)
@@ -244,7 +265,9 @@ class ClipSource(_Source):
         videos = ds[job.tensor]
         labels = label_values(ds, job.columns, [u.sample for u in units])
         for unit in units:
-            read = read_clips(videos, unit.clips, job.size)
+            read = read_clips(
+                videos, unit.clips, transform=job.transform, seed=job.seed, epoch=job.epoch
+            )
             batch: dict[str, np.ndarray] = {
                 "sample": np.array([c.clip.sample for c in read], dtype=np.int64),
                 "slot": np.array([c.clip.slot for c in read], dtype=np.int64),

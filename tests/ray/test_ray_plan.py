@@ -14,7 +14,7 @@ import hubcli
 from hubcli.core.frame_index import normalize_positions
 from hubcli.ray import ClipSource, FrameSource
 from hubcli.ray.plan import clip_units, costs, frame_units, pack
-from hubcli.sampling import ClipSpec, plan_for
+from hubcli.sampling import ClipSpec, FrameTransform, plan_for
 from hubcli.video.plan import start_packets
 
 FRAME_SELECTIONS = [
@@ -116,7 +116,7 @@ def test_read_tasks_carry_honest_metadata(labelled):
         assert sum(t.metadata.size_bytes for t in tasks) == expected * row
         assert source.estimate_inmemory_data_size() == expected * row
         assert all(t.metadata.input_files for t in tasks)
-    scaled = FrameSource(path, "videos[1]", size=(8, 12), columns=())
+    scaled = FrameSource(path, "videos[1]", transform=FrameTransform((8, 12)), columns=())
     assert scaled.estimate_inmemory_data_size() == ds.videos[1].shape[0] * (8 * 12 * 3 + 24)
 
 

@@ -15,8 +15,11 @@ from ray.data.datasource import ReadTask
 
 import hubcli
 import hubcli.ray
+from hubcli.errors import FrameIndexError
 from hubcli.ray import FrameSource
 from hubcli.sampling import ClipSpec, plan_for
+from hubcli.torch import ClipDataset
+from support.media import decode_cropped
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,3 +123,31 @@ def test_a_worker_killed_during_a_read_is_retried_and_the_rows_are_exact(
     wanted = [(s, k) for s in range(3) for k in range(0, ds.videos[s].shape[0], 11)]
     assert sorted((r["sample"], r["frame_index"]) for r in rows) == wanted
     _check_frames(rows, sources, oracle)
+
+
+def test_crop_and_interpolation_in_the_conversion(labelled):
+    """A box cut from the source frame, then scaled by swscale's "area" filter: the
+    frames of a PyAV decode cropped by numpy and reformatted alike."""
+    path, sources = labelled
+    box, size = (4, 6, 40, 60), (20, 30)
+    rows = hubcli.ray.read_frames(
+        path, "videos[0, [5, 40]]", size=size, interpolation="area", crop=box, columns=()
+    ).take_all()
+    expected = decode_cropped(sources[0], {5, 40}, box, size, "AREA")
+    assert sorted(r["frame_index"] for r in rows) == [5, 40]
+    for row in rows:
+        assert np.array_equal(row["frame"], expected[row["frame_index"]]), row["frame_index"]
+    with pytest.raises(FrameIndexError, match="crop=.random. draws a box per clip"):
+        hubcli.ray.read_frames(path, size=size, crop="random")
+
+
+def test_random_crops_of_clips_are_those_of_the_torch_datasets(labelled):
+    path, _ = labelled
+    options = {"clip_len": 3, "seed": 5, "size": (16, 16), "crop": "random"}
+    rows = hubcli.ray.read_clips(path, epoch=2, columns=(), **options).take_all()
+    clips = ClipDataset(path, layout="THWC", columns=(), **options)
+    clips.set_epoch(2)
+    assert len(rows) == len(clips)
+    for row in rows:
+        item = clips[row["slot"]]
+        assert np.array_equal(row["frames"], item["frames"].numpy()), row["slot"]
