@@ -22,9 +22,8 @@ import ray.data
 from ray.data.block import BlockAccessor
 
 from hubcli.core.commit import Written
-from hubcli.core.ingest import stage_link_segment, stage_segment
+from hubcli.core.ingest import SegmentWriter
 from hubcli.core.rows import commit_staged
-from hubcli.core.sources import as_link, as_source, check_keys, read
 from hubcli.core.tensor import remove_unless_committed
 from hubcli.core.value_ingest import ValueAppend
 from hubcli.errors import InvalidSampleError, TensorNotFoundError
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from hubcli.core.dataset import Dataset
-    from hubcli.core.sources import VideoSource
     from hubcli.format.layout import SegmentEntry
 
 log = logging.getLogger("hubcli.ray")
@@ -138,22 +136,15 @@ class Datasink(ray.data.Datasink["Staged"]):
         return directory
 
     def _stage(self, ds: Dataset, samples: list[Any], staged: Staged) -> None:
-        """Index and store the videos, and write their segments (keys in ``staged``)."""
-        tensor = ds[self.tensor]
-        if tensor.is_link:
-            links = [as_link(s, self.creds_key) for s in samples]
-            check_keys(links, ds.get_creds_keys())
-            done = stage_link_segment(ds.store, tensor.meta, links, ds.credentials_for, staged.keys)
-        else:
-            sources = [self._source(ds, s) for s in samples]
-            done = stage_segment(ds.store, tensor.meta, sources, staged.keys)
+        """Index and store the videos (as one worker of ``extend(jobs=N)`` does), and
+        write their segments (every key in ``staged``)."""
+        batch = ds[self.tensor].stage_batch(samples, creds_key=self.creds_key)
+        staged.keys += batch.keys
+        writer = SegmentWriter(ds.store, staged.directory, staged.keys)
+        writer.add(batch)
+        done = writer.finish()
         staged.entries = [s.entry for s in done]
         staged.nbytes = sum(s.nbytes for s in done)
-
-    def _source(self, ds: Dataset, sample: Any) -> VideoSource:
-        if self.creds_key is None:
-            return as_source(sample)
-        return read(sample, creds=ds.credentials_for(self.creds_key))
 
     # --- on the driver ------------------------------------------------------------
     def on_write_complete(self, write_result: Any) -> None:
