@@ -3,11 +3,14 @@ where errors become exit codes and one line of output (:class:`HubcliGroup`).
 
 Start-up matters (CI scripts call hubcli hundreds of times): this module and the
 command modules import only Typer and hubcli's light modules at import time; each
-command imports what it needs when it runs.
+command imports what it needs when it runs. The command modules themselves are
+imported only when one of their commands runs (:mod:`hubcli.cli.catalog`), so that
+``hubcli --help`` and ``hubcli info`` do not load the code of ``append`` or ``export``.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import warnings
@@ -17,10 +20,10 @@ import typer
 
 # Typer >= 0.26 vendors Click; its exceptions are not importable elsewhere. A real
 # `click.UsageError` would be a different class (STYLE.md §6).
-from typer._click.exceptions import ClickException
-from typer.core import TyperGroup
+from typer._click.exceptions import ClickException, UsageError
+from typer.core import TyperCommand, TyperGroup
 
-from hubcli.cli import output
+from hubcli.cli import catalog, output
 from hubcli.errors import HubcliError, HubcliWarning
 from hubcli.redaction import RedactingFilter, format_exception
 
@@ -30,7 +33,47 @@ EXIT_INTERRUPTED = 130
 class HubcliGroup(TyperGroup):
     """Every error becomes one stderr line (a JSON one with --json): ours exit 1, usage
     errors exit 2. Lives on the group, so it also works under CliRunner, which bypasses
-    :func:`main`."""
+    :func:`main`.
+
+    The group is lazy (Click's LazyGroup pattern): it lists the commands of
+    :data:`catalog.COMMANDS` and imports a command's module when that command is
+    resolved; while it draws its own help page, a command it has not loaded is a
+    stand-in that carries only the catalog's summary."""
+
+    #: True while the help page's command list is drawn (see :meth:`format_help`).
+    _summaries_only = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        loaded = super().list_commands(ctx)
+        return [*catalog.COMMANDS, *(name for name in loaded if name not in catalog.COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        entry = catalog.COMMANDS.get(cmd_name)
+        if command is not None or entry is None:
+            return command
+        if self._summaries_only:
+            return TyperCommand(name=cmd_name, help=entry.summary)
+        importlib.import_module(entry.module)  # registers its commands on `app`
+        for name, loaded in typer.main.get_group(app).commands.items():
+            self.commands.setdefault(name, loaded)
+        return self.commands.get(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._summaries_only = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._summaries_only = False
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer's, with its "Did you mean" drawn from every command, not only the ones
+        loaded (the app is made with ``suggest_commands=False`` for this)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            _suggest_commands(exc, args[:1], self.list_commands(ctx))
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -71,6 +114,16 @@ class HubcliGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _suggest_commands(exc: UsageError, typed: list[str], names: list[str]) -> None:
+    """Typer's "Did you mean" on an unknown command (typer.core.TyperGroup)."""
+    import difflib
+
+    matches = difflib.get_close_matches(typed[0], names) if typed else []
+    if matches and exc.message.startswith("No such command"):
+        suggestions = ", ".join(f"{m!r}" for m in matches)
+        exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+
+
 def _reset_settings(arguments: list[str]) -> None:
     """Options of an earlier run in this process (CliRunner) must not leak into this one.
     ``--json`` is read from the arguments themselves: a usage error is found before any
@@ -92,6 +145,7 @@ app = typer.Typer(
     cls=HubcliGroup,
     help="Video datasets you can index like numpy arrays.",
     pretty_exceptions_enable=False,
+    suggest_commands=False,  # HubcliGroup suggests, from commands not loaded too
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -16,13 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
 from hubcli.redaction import redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import TextIO
+
+    # Rich loads when something is drawn or a console is asked about its terminal
+    # (start-up time: `hubcli info DS > file` prints without it).
+    from rich.console import Console
+    from rich.text import Text
 
 
 @dataclass
@@ -61,15 +65,21 @@ def _escape_char(match: re.Match[str]) -> str:
 
 def plain(value: object) -> Text:
     """A value from data as Rich text: no markup, emoji codes or highlighting applied."""
+    from rich.text import Text
+
     return Text(escape_control(str(value)))
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     # markup/emoji/highlight off: a str that reaches print() by mistake is still text.
     return Console(file=sys.stdout, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(
         file=sys.stderr, stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False
     )
@@ -115,8 +125,8 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     its own, then tab-separated lines, a header line first, every value whole: a table
     fitted to 80 columns would cut file names. Data is text either way (``[/]`` in a
     path is shown, not parsed)."""
-    console = stdout_console()
-    if not console.is_terminal:
+    console = None if surely_not_terminal(sys.stdout) else stdout_console()
+    if console is None or not console.is_terminal:
         print_lines([title])
         print_rows([columns, *rows])
         return
@@ -128,6 +138,18 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*(plain(cell) for cell in row))
     console.print(table)
+
+
+def surely_not_terminal(stream: TextIO) -> bool:
+    """True where Rich's ``Console.is_terminal`` would say False without asking Rich
+    (which then need not load): not a tty, and neither TTY_COMPATIBLE=1 nor FORCE_COLOR
+    (which Rich obeys) says otherwise. False means "ask Rich"."""
+    if os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR") is not None:
+        return False
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream: Rich says False
+        return True
 
 
 def plural(count: int, noun: str) -> str:

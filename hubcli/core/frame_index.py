@@ -5,12 +5,14 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hubcli.errors import FrameIndexError
 
 if TYPE_CHECKING:
     from types import EllipsisType
+
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
 
 
 def normalize_positions(index: Any, length: int, what: str, where: str) -> tuple[np.ndarray, bool]:
@@ -20,6 +22,8 @@ def normalize_positions(index: Any, length: int, what: str, where: str) -> tuple
     (which drops an axis, as in numpy). ``what`` ("frame", "sample") and ``where``
     ("videos[0]") name things in errors.
     """
+    import numpy as np
+
     if index is Ellipsis or isinstance(index, slice):
         selected = selection(index, length)
         return np.arange(selected.start, selected.stop, selected.step, dtype=np.int64), False
@@ -35,6 +39,15 @@ def normalize_positions(index: Any, length: int, what: str, where: str) -> tuple
     )
 
 
+def scalar_position(index: Any, length: int, what: str, where: str) -> int | None:
+    """The position a plain ``int`` index names (checked, negatives counted from the
+    end), or None for any other index. Needs no numpy: ``hubcli shape DS 'videos[0]'``
+    starts without it."""
+    if type(index) is not int:
+        return None
+    return _check_one(index, length, what, where)
+
+
 def selection(index: slice | EllipsisType, length: int) -> range:
     """The positions a slice (or ``...``) selects, as a range: nothing is allocated, so a
     length declared by a damaged dataset costs nothing until positions are used."""
@@ -46,11 +59,15 @@ def selected_count(index: Any, length: int, what: str, where: str) -> tuple[int,
     them for slices."""
     if index is Ellipsis or isinstance(index, slice):
         return len(selection(index, length)), False
+    if scalar_position(index, length, what, where) is not None:
+        return 1, True
     positions, scalar = normalize_positions(index, length, what, where)
     return len(positions), scalar
 
 
 def _positions_from_array(index: Any, length: int, what: str, where: str) -> np.ndarray:
+    import numpy as np
+
     arr = np.asarray(index)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)

@@ -15,14 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from hubcli.errors import CorruptDatasetError, LinkChangedError
 from hubcli.settings import config
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
     import numpy.typing as npt
 
     from hubcli.core.sources import SecretsFor
@@ -268,6 +269,8 @@ def decode_pictures(
     """Decode ``frames`` (frame numbers, any order) from ``source``: yields ``(packet,
     picture)`` once per distinct packet, in decode-output order; see ``decode_frames``.
     The packets are read as runs, fetched ahead in ``ahead``'s threads."""
+    import numpy as np
+
     from hubcli.video.decode import decode_frames  # PyAV loads with the first decode
     from hubcli.video.plan import plan_runs
 
@@ -289,6 +292,8 @@ class _Fetched:
 
 def _fetch_batch(source: ByteSource, table: FrameTable, batch: range) -> _Fetched:
     """Read the packets of ``batch`` as merged ranges (see ``coalesce``)."""
+    import numpy as np
+
     offsets = table.offset[batch.start : batch.stop]
     sizes = table.size[batch.start : batch.stop].astype(np.int64)
     gap = source.coalesce_gap if config.coalesce_gap is None else config.coalesce_gap
@@ -300,6 +305,8 @@ def _check_batch(
     source: ByteSource, table: FrameTable, batch: range, fetched: _Fetched
 ) -> Iterator[bytes]:
     """Cut ``batch``'s packets out of the merged ranges read for it; check each CRC-32."""
+    import numpy as np
+
     offsets = table.offset[batch.start : batch.stop]
     sizes = table.size[batch.start : batch.stop].astype(np.int64)
     ranges, owner, blobs = fetched.ranges, fetched.owner, fetched.blobs
@@ -317,6 +324,8 @@ def coalesce(
 ) -> tuple[list[tuple[int, int]], list[int]]:
     """Merge byte ranges whose gap is at most ``max_gap``. Returns the merged ranges and,
     for each input range, the index of the merged range holding it."""
+    import numpy as np
+
     order = np.argsort(offsets, kind="stable")
     ranges: list[tuple[int, int]] = []
     owner = [0] * len(offsets)
@@ -331,6 +340,8 @@ def coalesce(
 
 
 def _batches(table: FrameTable, start: int, stop: int) -> Iterator[range]:
+    import numpy as np
+
     sizes = table.size[start:stop].astype(np.int64)
     ends = np.cumsum(sizes)
     first = start

@@ -6,8 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hubcli.core.frame_index import normalize_positions, selected_count
 from hubcli.core.packets import decode_pictures
 from hubcli.core.playback import player
@@ -15,6 +13,10 @@ from hubcli.errors import FrameIndexError, InvalidSampleError, RaggedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
 
     from hubcli.core.lookup import SampleLocation, SampleReader
     from hubcli.core.tensor import Tensor
@@ -71,6 +73,8 @@ class SampleView:
         base: tuple[int, ...] = (h, w, c) if scalar else (count, h, w, c)
         if len(self.rest) <= 1:
             return base
+        import numpy as np  # pixel indices only: `hubcli shape` starts without it
+
         # Pixel indices: let numpy work out the shape on a zero-size stand-in.
         stand_in = np.broadcast_to(np.zeros((), np.uint8), base)
         shape: tuple[int, ...] = self._index_pixels(stand_in, scalar).shape
@@ -113,6 +117,8 @@ class SampleView:
     def timestamp(self) -> np.ndarray | float:
         """Presentation timestamps in seconds of exactly the frames ``numpy()`` returns:
         ``float64(pts) * num / den``, as PyAV's ``frame.time`` computes them."""
+        import numpy as np
+
         frames, scalar = self._frames()
         reader, loc = self.resolved.reader, self.resolved.location
         table = reader.frame_table(loc)
@@ -139,6 +145,8 @@ class SampleView:
         converts to RGB (the crop only moves the planes' data pointers), not after it;
         ``interpolation``: swscale's algorithm for the scaling ("bilinear", "bicubic",
         "area", "nearest", "lanczos", ...)."""
+        import numpy as np
+
         frames, scalar = self._frames()
         convert = self.converter(size, interpolation, crop)
         if len(self.rest) > 1:
@@ -183,6 +191,8 @@ class SampleView:
         size: tuple[int, int] | None = None,
         crop: Sequence[int] | None = None,
     ) -> np.ndarray:
+        import numpy as np
+
         _, h, w, c = self.record().shape
         if crop is not None:
             h, w = int(crop[2]), int(crop[3])
@@ -242,6 +252,8 @@ class SampleView:
         frames whose decoding starts at the same keyframe, so a run decodes on its own
         and no two runs decode the same packets twice. From the stored frame table:
         nothing is decoded."""
+        import numpy as np
+
         # Imported here: reading metadata (`hubcli info`) must not load the video stack.
         from hubcli.video.plan import start_packets
 
@@ -355,6 +367,8 @@ class SamplesView:
         (samples of different shapes cannot stack: pass ``aslist=True``, or scale them
         all to one ``size=(height, width)``). ``interpolation`` and ``crop``: as in
         :meth:`SampleView.numpy`, for every sample."""
+        import numpy as np
+
         if size is not None or crop is not None or interpolation != "bilinear":
             size = None if size is None else check_size(size)
             arrays = [s.numpy(size=size, interpolation=interpolation, crop=crop) for s in self]
@@ -421,6 +435,8 @@ def check_interpolation(interpolation: object) -> str:
 def check_crop(crop: object, frame: tuple[int, int], where: str) -> Box:
     """``crop=``: ``(top, left, height, width)``, four ints, a box of at least one pixel
     inside ``frame`` (``(height, width)`` of ``where``'s frames)."""
+    import numpy as np
+
     height, width = frame
     if (
         not isinstance(crop, (tuple, list))

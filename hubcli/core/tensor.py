@@ -7,10 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 from hubcli.core.commit import Change, Plan, Written, committed, node_objects
-from hubcli.core.frame_index import normalize_positions, selection
+from hubcli.core.frame_index import normalize_positions, scalar_position, selection
 from hubcli.core.ingest import (
     StagedSamples,
     stage_link_samples,
@@ -293,6 +291,12 @@ class Tensor:
         if isinstance(index, tuple) and not index:
             raise FrameIndexError(f"empty index for tensor {self.name!r}")
         values = self.holds_values
+        where = f"tensor {self.name!r}"
+        one = scalar_position(first, len(self), "sample", where)
+        if one is not None:  # the common case, decided without numpy
+            return ValueView(self, one, rest) if values else SampleView(self, one, rest)
+        import numpy as np
+
         if values and rest and not (isinstance(first, (int, np.integer))):
             raise FrameIndexError(
                 f"tensor {self.name!r}: index one sample before indexing inside it",
@@ -302,7 +306,7 @@ class Tensor:
             # A range, not a list: a tensor's declared length costs nothing until used.
             positions = selection(first, len(self))
             return ValuesView(self, positions) if values else SamplesView(self, positions, rest)
-        found, scalar = normalize_positions(first, len(self), "sample", f"tensor {self.name!r}")
+        found, scalar = normalize_positions(first, len(self), "sample", where)
         if scalar:
             one = int(found[0])
             return ValueView(self, one, rest) if values else SampleView(self, one, rest)

@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hubcli.core.packets import named_object
 from hubcli.core.tree import NodeReader, Tree
 from hubcli.core.values import column_values, sample_value, stacked
@@ -34,6 +32,10 @@ from hubcli.format.values import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
 
     from hubcli.format.layout import SegmentEntry
     from hubcli.format.manifest import TensorMeta
@@ -123,6 +125,8 @@ class ValueReader:
 
     def column(self, indices: Sequence[int] | None = None) -> Column:
         """The samples at logical ``indices`` (all when None), in that order."""
+        import numpy as np
+
         if indices is None:
             return self._all()
         wanted = np.asarray(indices, dtype=np.int64)
@@ -150,6 +154,8 @@ class ValueReader:
     # -- internals --------------------------------------------------------------------
 
     def _all(self) -> Column:
+        import numpy as np
+
         entries = [e for _, e in self.tree.segments()]
         # Whole segments, without per-sample offset arrays (no gather to do).
         if self.store.remote and len(entries) > 1:
@@ -165,6 +171,8 @@ class ValueReader:
         return take(column, keep)
 
     def _physical(self, logical: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         deleted = self.meta.layout.deleted
         if not deleted:
             return logical
@@ -174,6 +182,8 @@ class ValueReader:
     def _parts(self, physical: np.ndarray) -> list[_Part]:
         """The wanted positions grouped by segment (one walk of the segments when many
         are wanted, a tree lookup each when few)."""
+        import numpy as np
+
         order = np.argsort(physical, kind="stable")
         ordered = physical[order]
         parts: list[_Part] = []
@@ -198,6 +208,8 @@ class ValueReader:
         return [self._part_column(p) for p in parts]
 
     def _part_column(self, part: _Part) -> Column:
+        import numpy as np
+
         lo, hi = int(part.offsets.min()), int(part.offsets.max()) + 1
         column = self._slice(part.entry, lo, hi)
         if hi - lo == len(part.offsets) and np.all(np.diff(part.offsets) == 1):
@@ -260,6 +272,8 @@ class ValueReader:
 
 def take(column: Column, positions: np.ndarray) -> Column:
     """Samples at ``positions`` of ``column`` (vectorised for one shape)."""
+    import numpy as np
+
     if column.shape is not None:
         per = int(np.prod(column.shape, dtype=np.int64)) if column.shape else 1
         rows = column.data.reshape(column.count, per)[positions]
@@ -275,6 +289,8 @@ def take(column: Column, positions: np.ndarray) -> Column:
 
 def _gather(parts: list[_Part], columns: list[Column], count: int, dtype: str) -> Column:
     """One column of ``count`` samples, each part's samples put at their slots."""
+    import numpy as np
+
     if len(parts) == 1 and np.array_equal(parts[0].slots, np.arange(count)):
         return columns[0]
     joined = concat(columns, dtype)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hubcli.core.values import column_values, sample_data, stacked
 from hubcli.errors import FrameIndexError, InvalidSampleError
 from hubcli.format.value_info import class_name
@@ -18,6 +16,10 @@ from hubcli.format.values import CLASS_LABEL, JSON, TEXT
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
 
     from hubcli.core.tensor import Tensor
     from hubcli.core.value_reader import ValueReader
@@ -107,6 +109,8 @@ class ValuesView:
     def data(self) -> Any:
         """A class label tensor: ``{"value": [...], "text": [[names], ...]}``; others as
         ``numpy(aslist=True)``."""
+        import numpy as np
+
         column = self._column()
         values = column_values(self.tensor.htype, column)
         if self.tensor.htype != CLASS_LABEL:
@@ -137,6 +141,8 @@ class ValuesView:
 def _text_array(texts: list[str]) -> np.ndarray:
     """Texts as an array of str, as Hub gives them; numpy's str arrays drop trailing NUL
     characters, so texts that end in one come back in an object array instead."""
+    import numpy as np
+
     if any(t.endswith("\0") for t in texts):
         array = np.empty(len(texts), dtype=object)
         array[:] = texts

@@ -15,8 +15,6 @@ import operator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hubcli.errors import InvalidSampleError
 from hubcli.format.value_info import class_name
 from hubcli.format.values import (
@@ -35,6 +33,10 @@ from hubcli.format.values import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
 
 
 class Converter:
@@ -76,6 +78,8 @@ class Converter:
     # -- class_label ----------------------------------------------------------
 
     def _label(self, value: object, index: int) -> np.ndarray:
+        import numpy as np
+
         if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
             return np.array([self._class(v, index) for v in value], dtype=np.int64)
         if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -149,6 +153,8 @@ class Converter:
     # -- generic -------------------------------------------------------------
 
     def _generic(self, value: object, index: int) -> np.ndarray:
+        import numpy as np
+
         if self.info.dtype is None:
             self.info = replace(self.info, dtype=self._infer_dtype(value, index))
         dtype = np.dtype(self.info.dtype)
@@ -164,6 +170,8 @@ class Converter:
         return array
 
     def _infer_dtype(self, value: object, index: int) -> str:
+        import numpy as np
+
         try:
             inferred = np.asarray(value).dtype
         except (ValueError, TypeError):
@@ -179,6 +187,8 @@ class Converter:
     def _as_array(self, value: object, dtype: np.dtype[Any], index: int) -> np.ndarray:
         # An array keeps numpy's safe-cast rule (its dtype says what it holds); a
         # numpy scalar, like a Python number, casts when its value does not change.
+        import numpy as np
+
         if isinstance(value, np.ndarray):
             array = np.asarray(value)
             if not np.can_cast(array.dtype, dtype, "safe"):
@@ -204,6 +214,8 @@ class Converter:
 
 
 def _utf8(text: str) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
 
@@ -261,6 +273,8 @@ def sample_value(htype: str, array: np.ndarray) -> Any:
 
 def sample_data(htype: str, info: ValueInfo, array: np.ndarray) -> Any:
     """The value ``data()`` gives: a class label's value with its names."""
+    import numpy as np
+
     if htype != CLASS_LABEL:
         return sample_value(htype, array)
     names = info.class_names
@@ -362,6 +376,8 @@ def _fixed_shape(shape: object) -> tuple[int, ...]:
 
 
 def _dtype_name(dtype: object) -> str:
+    import numpy as np
+
     try:
         name = np.dtype(dtype).name  # type: ignore[call-overload]
     except TypeError:

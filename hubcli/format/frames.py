@@ -8,13 +8,17 @@ turns each into an array with one ``frombuffer`` call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-import numpy as np
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.validate import as_map, field, non_negative
+
+if TYPE_CHECKING:
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
 
 FLAG_KEYFRAME = 0x01
 FLAG_DISCARD = 0x02
@@ -70,12 +74,16 @@ class FrameTable:
 
     def data_end(self) -> int:
         """One past the last byte any packet occupies (relative to the sample start)."""
+        import numpy as np
+
         if self.packet_count == 0:
             return 0
         return int((self.offset + self.size.astype(np.int64)).max())
 
 
 def encode_frame_table(table: FrameTable) -> bytes:
+    import numpy as np
+
     body: dict[str, Any] = {
         "packets": table.packet_count,
         "frames": table.frame_count,
@@ -88,6 +96,8 @@ def encode_frame_table(table: FrameTable) -> bytes:
 
 def decode_frame_table(data: bytes, where: str) -> FrameTable:
     """Parse a frame table and check every invariant of format_spec/frames.md §3."""
+    import numpy as np
+
     try:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types on bad input
@@ -108,6 +118,8 @@ def decode_frame_table(data: bytes, where: str) -> FrameTable:
 
 def check_frame_table(table: FrameTable, where: str) -> None:
     """Invariants a reader relies on; violating any means the table is corrupt."""
+    import numpy as np
+
     n = table.packet_count
     if np.any(table.offset < 0):
         raise CorruptDatasetError(f"{where}: negative packet offset")

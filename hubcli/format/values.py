@@ -28,10 +28,9 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-import numpy as np
 
 from hubcli.errors import CorruptDatasetError
 from hubcli.format.limits import MAX_INT, MAX_SEGMENT_HEADER_BYTES
@@ -84,6 +83,11 @@ from hubcli.format.value_info import (
     parse_shape as parse_shape,
 )
 
+if TYPE_CHECKING:
+    # numpy is imported by the functions that use it: `hubcli.load` and `hubcli info`
+    # start without it (issue #15, tests/cli/test_startup.py).
+    import numpy as np
+
 VALUE_MAGIC = b"HUBCVAL1"
 PREFIX = struct.Struct("<8sQI")
 PREFIX_SIZE = PREFIX.size  # 20
@@ -95,6 +99,8 @@ _ARRAYS = ("ndim", "dims", "data")
 
 def storage_dtype(name: str) -> np.dtype[Any]:
     """The little-endian numpy dtype of a stored dtype name."""
+    import numpy as np
+
     return np.dtype(name).newbyteorder("<")
 
 
@@ -112,6 +118,8 @@ class Column:
     @classmethod
     def from_arrays(cls, arrays: list[np.ndarray], dtype: str) -> Column:
         """Flatten samples (each already of ``dtype``)."""
+        import numpy as np
+
         target = storage_dtype(dtype)
         shapes = [a.shape for a in arrays]
         data = (
@@ -129,11 +137,15 @@ class Column:
 
     def elements(self) -> np.ndarray:
         """Elements per sample (int64)."""
+        import numpy as np
+
         if self.shape is not None:
             return np.full(self.count, int(np.prod(self.shape, dtype=np.int64)), np.int64)
         return _elements(*self.ragged())
 
     def sample_shapes(self) -> list[tuple[int, ...]]:
+        import numpy as np
+
         if self.shape is not None:
             return [self.shape] * self.count
         ndim, flat = self.ragged()
@@ -170,6 +182,8 @@ class Column:
     def _dim_ends(self) -> np.ndarray:
         """Where each sample's dims start in ``dims``, and the end (once per column: one
         sample taken from a cached column must not cost a pass over all of them)."""
+        import numpy as np
+
         ndim = self.ragged()[0]
         out = np.zeros(self.count + 1, np.int64)
         np.cumsum(ndim, dtype=np.int64, out=out[1:])
@@ -177,6 +191,8 @@ class Column:
 
     @functools.cached_property
     def _offsets(self) -> np.ndarray:
+        import numpy as np
+
         out = np.zeros(self.count + 1, np.int64)
         np.cumsum(self.elements(), out=out[1:])
         return out
@@ -189,6 +205,8 @@ class Column:
 
 def concat(columns: list[Column], dtype: str) -> Column:
     """One column of the samples of ``columns`` in order (compaction)."""
+    import numpy as np
+
     columns = [c for c in columns if c.count]
     if not columns:
         return Column(0, np.empty(0, storage_dtype(dtype)), ())
@@ -206,12 +224,16 @@ def concat(columns: list[Column], dtype: str) -> Column:
 
 
 def _ndim_of(column: Column) -> np.ndarray:
+    import numpy as np
+
     if column.shape is None:
         return column.ragged()[0].astype(np.uint8, copy=False)
     return np.full(column.count, len(column.shape), np.uint8)
 
 
 def _dims_of(column: Column) -> np.ndarray:
+    import numpy as np
+
     if column.shape is None:
         return column.ragged()[1].astype(np.int64, copy=False)
     return np.tile(np.asarray(column.shape, np.int64), column.count)
@@ -219,6 +241,8 @@ def _dims_of(column: Column) -> np.ndarray:
 
 def _elements(ndim: np.ndarray, dims: np.ndarray) -> np.ndarray:
     """prod(dims) per sample; a sample with ndim 0 has one element."""
+    import numpy as np
+
     out = np.ones(len(ndim), dims.dtype)
     if len(dims) == 0:
         return out
@@ -235,6 +259,8 @@ def _elements(ndim: np.ndarray, dims: np.ndarray) -> np.ndarray:
 
 def encode_values(column: Column, dtype: str) -> bytes:
     """A value segment holding ``column`` (elements of ``dtype``)."""
+    import numpy as np
+
     parts: list[tuple[str, bytes]] = []
     if column.shape is None:
         ndim, dims = column.ragged()
@@ -379,6 +405,8 @@ def index_arrays(
     header: ValueHeader, ndim_bytes: bytes, dims_bytes: bytes, where: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """``ndim``/``dims`` of a ragged segment, checked against each other and ``data``."""
+    import numpy as np
+
     ndim = np.frombuffer(ndim_bytes, dtype=np.uint8)
     dims = np.frombuffer(dims_bytes, dtype="<i8")
     if len(ndim) != header.count or int(ndim.max(initial=0)) > MAX_NDIM:
@@ -391,6 +419,8 @@ def index_arrays(
 
 def uniform_elements(header: ValueHeader, where: str) -> int:
     """Elements per sample of a segment whose samples share one shape (checked)."""
+    import numpy as np
+
     assert header.shape is not None
     per = 1.0
     for d in header.shape:
@@ -402,6 +432,8 @@ def uniform_elements(header: ValueHeader, where: str) -> int:
 
 def _float_elements(ndim: np.ndarray, dims: np.ndarray) -> np.ndarray:
     # In float64, so a crafted product cannot wrap around int64 before it is checked.
+    import numpy as np
+
     return _elements(ndim, dims.astype(np.float64)) if len(ndim) else np.zeros(0)
 
 
@@ -430,6 +462,8 @@ class ValueIndex:
 
     def column(self, start: int, stop: int, data: bytes | memoryview) -> Column:
         """Samples ``[start, stop)`` from ``data``, exactly the bytes of ``data_span``."""
+        import numpy as np
+
         values = np.frombuffer(data, dtype=storage_dtype(self.header.dtype))
         if self.header.shape is not None:
             return Column(stop - start, values, self.header.shape)
@@ -443,6 +477,8 @@ class ValueIndex:
 def build_index(header: ValueHeader, read: Any, where: str) -> ValueIndex:
     """The index of a segment; ``read(a, b)`` returns checked body bytes ``[a, b)`` (a
     ragged segment's ``ndim`` and ``dims`` are read through it)."""
+    import numpy as np
+
     if header.shape is not None:
         per = uniform_elements(header, where)
         return ValueIndex(header, np.arange(header.count + 1, dtype=np.int64) * per)
@@ -460,6 +496,8 @@ def build_index(header: ValueHeader, read: Any, where: str) -> ValueIndex:
 
 def decode_segment(data: bytes, header_size: int, count: int, where: str) -> Column:
     """Every sample of a whole value segment object (all of it checked)."""
+    import numpy as np
+
     header = parse_value_header(data, header_size, len(data), count, where)
     body = memoryview(data)[header_size:]
     check_blocks(header, 0, body, where)

@@ -209,7 +209,9 @@ def test_help_for_every_command_and_in_readme():
     from pathlib import Path
 
     from hubcli.cli import app
+    from hubcli.cli.catalog import load_all
 
+    load_all()  # the command modules register their commands when imported
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
     assert {"create", "create-tensor", "append", "info", "shape", "timestamps", "export"} <= set(

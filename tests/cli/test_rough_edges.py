@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import hubcli
 from hubcli.cli import app
+from hubcli.cli.catalog import load_all
 from hubcli.cli.output import human_bytes
 from support.clirun import hubcli_run
 from support.helpers import snapshot
@@ -127,6 +128,7 @@ def _commands(group, prefix=""):
 
 
 def test_every_command_takes_quiet_and_json_after_its_name():
+    load_all()  # the command modules register their commands when imported
     commands = dict(_commands(get_command(app)))
     assert set(commands) >= MINE  # the list above is not vacuous
     for name in MINE:
