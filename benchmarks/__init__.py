@@ -13,11 +13,16 @@ W0 open + (frames, height, width); W1 one random frame; W2 10 random frames, uns
 one call; W3 ``[a:a+100:5]``; W4 32 evenly spaced frames of the whole video; W5 the
 first 100 frames, and the whole video; W6 W1-W4 with 2 decoder threads; W7 W1/W3/W4 on
 an S3 server (moto) behind a counting proxy: bytes and GETs; W8 accuracy against a
-full PyAV decode; W9 a training loop (2 worker processes, 16-frame clips) with RSS;
-append and export throughput; W10 a dataset grown by one-sample commits (locally and
-on S3); startup, the command line's start-up time against a minimal Typer app; labels,
-label tensors (issue #17: whole-tensor reads against ``np.load`` and JSON Lines, one warm
-label, a row append against its videos alone, requests on S3).
+full PyAV decode; W9 a training loop (issue #18: ``hubcli.torch.ClipDataset`` in a
+DataLoader with 2 workers against TorchCodec's ``clips_at_random_indices`` and decord,
+full size and 224x224, RSS, S3 bytes, and consecutive runs); append and export
+throughput; W10 a dataset grown by one-sample commits (locally and on S3; commit times
+at n also paired with a 10-commit dataset's); startup, the command line's start-up time
+against a minimal Typer app; labels, label tensors (issue #17: whole-tensor reads
+against ``np.load`` and JSON Lines, one warm label, a row append against its videos
+alone, requests on S3); W11 Ray (issue #19: ``hubcli.ray.read_frames`` against
+``ray.data.read_videos`` + a filter, locally and on S3, and ingest with ``--jobs`` and
+the Datasink).
 
 The lower bound of a read is what any decoder must do: the packets from each needed
 keyframe to the last wanted frame (the runs hubcli plans, which merge overlaps),

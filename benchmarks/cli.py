@@ -32,6 +32,7 @@ from benchmarks.workloads import (
     labels,
     local,
     loop,
+    ray_scale,
     remote,
     startup,
     throughput,
@@ -93,6 +94,10 @@ def _run_labels(bench: Bench, report: Report) -> None:
     report.labels = labels.run(bench)
 
 
+def _run_ray(bench: Bench, report: Report) -> None:
+    report.ray = ray_scale.run(bench)
+
+
 STAGES = (
     Stage(LOCAL, _run_local),
     Stage(frozenset({"W8"}), _run_accuracy),
@@ -103,6 +108,7 @@ STAGES = (
     Stage(frozenset({"W10"}), _run_history),
     Stage(frozenset({"startup"}), _run_startup),
     Stage(frozenset({"labels"}), _run_labels),
+    Stage(frozenset({"W11"}), _run_ray),
 )
 
 
@@ -110,7 +116,13 @@ def parse_args(argv: list[str]) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=(benchmarks.__doc__ or "").split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="few runs, 500 W9 reads")
+    parser.add_argument("--quick", action="store_true", help="few runs, 320 W9 clips")
+    parser.add_argument(
+        "--w9-clips",
+        type=int,
+        help="clips per W9 DataLoader run (default 10,000; --quick 320); the S3 runs read "
+        "a tenth, decord a 25th (at least 80 each)",
+    )
     parser.add_argument("--files", default="", help="comma-separated video names (default all)")
     parser.add_argument(
         "--workloads",
@@ -134,6 +146,8 @@ def parse_args(argv: list[str]) -> Config:
         workloads = parse_workloads(args.workloads)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.w9_clips is not None and args.w9_clips < 16:
+        parser.error("--w9-clips must be at least 16 (two batches of 8)")
     names = [v.name for v in VIDEOS]
     files = tuple(args.files.split(",")) if args.files else tuple(names)
     if set(files) - set(names):
@@ -147,6 +161,7 @@ def parse_args(argv: list[str]) -> Config:
         argv=tuple(argv),
         history_json=args.history_json,
         merge=args.merge,
+        w9_clips_override=args.w9_clips,
     )
 
 

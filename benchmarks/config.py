@@ -26,8 +26,10 @@ class Mode:
     probes: int | None  # W8 probe frames per video (None: all)
     cost_passes: int  # passes over a video measuring the decode cost (the best counts)
     w7_runs: int
-    w9_reads: int  # hubcli's reads in the training loop
-    w9_peer_reads: int  # each other reader's
+    w9_reads: int  # W9: clips read by hubcli and by TorchCodec in each DataLoader run
+    w9_peer_reads: int  # ... by each reader on S3 (decord: see workloads.loop)
+    w9_check_clips: int  # W9: hubcli's clips hashed against a full decode
+    w9_consecutive_runs: int  # W9: rounds of each consecutive read
     append_reps: int
     history_max: int  # W10: the largest commit count, locally
     history_s3_max: int  # ... on S3 (0: not on S3)
@@ -35,16 +37,16 @@ class Mode:
 
 
 MODES = {
-    "quick": Mode(2, 1, 1, 3, 8, 1, 2, 500, 200, 2, 1_000, 100, 10),
-    "full": Mode(5, 2, 3, 12, None, 2, 3, 10_000, 1_000, 3, 100_000, 100_000, 30),
+    "quick": Mode(2, 1, 1, 3, 8, 1, 2, 320, 80, 32, 1, 2, 1_000, 100, 10),
+    "full": Mode(5, 2, 3, 12, None, 2, 3, 10_000, 1_000, 400, 3, 3, 100_000, 100_000, 30),
 }
 
 #: The local read workloads, selectable by name; "W6" selects their 2-thread cells.
 LOCAL = frozenset({*(w.value for w in Workload), "W6"})
 #: Every workload a run can select (``--workloads``), the default being all of them.
-EVERY = LOCAL | {"W7", "W8", "W9", "append", "export", "W10", "startup", "labels"}
+EVERY = LOCAL | {"W7", "W8", "W9", "append", "export", "W10", "startup", "labels", "W11"}
 #: The workloads that read the benchmark's videos (the others bring their own).
-NEEDS_VIDEOS = EVERY - {"W10", "startup", "labels"}
+NEEDS_VIDEOS = EVERY - {"W10", "startup", "labels", "W11"}  # W11 encodes its own
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Config:
     argv: tuple[str, ...]  # the command line's arguments, as the report records them
     history_json: Path | None = None  # W10's figures from an earlier run, instead of running it
     merge: bool = False  # this run's workloads replace theirs in the report at OUT
+    w9_clips_override: int | None = None  # --w9-clips: W9's clip count instead of the mode's
 
     @property
     def use_venv(self) -> bool:
@@ -71,6 +74,23 @@ class Config:
     def settings(self) -> Mode:
         return MODES[self.mode]
 
+    @property
+    def w9_clips(self) -> int:
+        """Clips hubcli and TorchCodec read in each W9 DataLoader run."""
+        return self.w9_clips_override or self.settings.w9_reads
+
+    @property
+    def w9_peer_clips(self) -> int:
+        """Clips of the S3 runs: a tenth (TorchCodec reads whole objects there), at least
+        80. (decord reads a 25th: ``workloads.loop``.)"""
+        if self.w9_clips_override is None:
+            return self.settings.w9_peer_reads
+        return max(8 * 10, self.w9_clips_override // 10)
+
+    @property
+    def w9_check_clips(self) -> int:
+        return min(self.settings.w9_check_clips, self.w9_clips // 4)
+
     def run_config(self) -> RunConfig:
         """The settings the report records (``meta.config``)."""
         m = self.settings
@@ -80,8 +100,8 @@ class Config:
             runs_whole_video=m.runs_whole,
             max_seconds_per_cell=m.max_seconds,
             w7_runs=m.w7_runs,
-            w9_reads=m.w9_reads,
-            w9_peer_reads=m.w9_peer_reads,
+            w9_reads=self.w9_clips,
+            w9_peer_reads=self.w9_peer_clips,
         )
 
 

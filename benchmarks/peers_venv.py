@@ -23,13 +23,14 @@ A *call* is ``{"frames": [k, ...]}`` (one call, any order, repeats allowed) or
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
 import sys
 import time
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast
 
 import numpy as np
 
@@ -71,6 +72,12 @@ class Request(TypedDict, total=False):
     clip: int
     every: int
     workers: int
+    clips: int  # loader: W9's DataLoader (see run_loader)
+    batch: int
+    size: list[int] | None  # loader, tc_frames: (height, width) or None (full size)
+    frames: list[int]  # tc_frames: frame numbers to write to ``out``
+    out: str
+    no_hash: bool  # frames: hash nothing (consecutive runs: the frames are many)
 
 
 class Reply(TypedDict, total=False):
@@ -85,6 +92,7 @@ class Reply(TypedDict, total=False):
     probes: list[dict[str, Any]]  # frame, hash, mad (to oracle frames k-1, k, k+1)
     workers: list[dict[str, Any]]  # loop: reads, seconds, rss samples per worker
     versions: dict[str, str]
+    loader: dict[str, Any]  # loader: see run_loader
 
 
 class Reader(Protocol):
@@ -408,7 +416,7 @@ def _bench_frames(peer: Reader, req: Request) -> Reply:
             outs = [peer.frames(handle, call) for call in run]
             reply["times_ms"].append((time.perf_counter() - t0) * 1e3)
             reply["cpu_ms"].append((time.process_time() - c0) * 1e3)
-            if n == 0 or not req.get("hash_first_only"):
+            if not req.get("no_hash") and (n == 0 or not req.get("hash_first_only")):
                 reply["hashes"].append([[frame_hash(f) for f in as_frames(peer, o)] for o in outs])
             del outs
             gc.collect()
@@ -520,6 +528,195 @@ def parallel_loops(
             os.environ["GLIBC_TUNABLES"] = tunables
 
 
+# --- W9: a torch DataLoader of clips ---------------------------------------------------
+
+
+class Probed:
+    """A map-style dataset as the DataLoader sees it in W9: each batch also says which
+    worker read it, how many clips that worker has read, its RSS now and its RSS before
+    its first read (what importing torch and the library cost). ``__getitems__`` hands
+    the inner dataset the whole batch where it takes one (hubcli's ClipDataset)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads = 0
+        self.rss_start: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.inner[index]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        from torch.utils.data import get_worker_info
+
+        if self.rss_start is None:
+            self.rss_start = rss_bytes()
+        getitems = getattr(self.inner, "__getitems__", None)
+        items = getitems(list(indices)) if getitems else [self.inner[i] for i in indices]
+        self.reads += len(items)
+        info = get_worker_info()
+        return {
+            "items": items,
+            "worker": 0 if info is None else info.id,
+            "reads": self.reads,
+            "rss": rss_bytes(),
+            "rss_start": self.rss_start,
+            "cpu": time.process_time(),  # the worker's CPU seconds, all its threads
+        }
+
+
+def probed_collate(collate: Callable[[Any], Any], data: dict[str, Any]) -> tuple[Any, list[int]]:
+    """The batch as ``collate`` makes it, and the probe: [worker, its reads, RSS, RSS
+    before its first read, its CPU seconds]."""
+    probe = [data["worker"], data["reads"], data["rss"], data["rss_start"], data["cpu"]]
+    return collate(data["items"]), probe
+
+
+def run_loader(
+    dataset: Any,
+    collate: Callable[[Any], Any],
+    req: Request,
+    on_batch: Callable[[int, Any], None] | None = None,
+) -> dict[str, Any]:
+    """W9's loop: ``DataLoader(dataset, batch_size, shuffle=True, num_workers)`` with
+    spawned workers (as in the earlier hand-written loop: a fresh process, nothing
+    inherited) until ``req["clips"]`` clips are read. Per batch: [batch number, seconds
+    since the loader was made, worker, that worker's reads, RSS, RSS before its first
+    read, its CPU seconds]. ``on_batch(n, batch)`` runs in this process (the accuracy checks)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator()
+    generator.manual_seed(req["seed"])
+    batches = max(1, req["clips"] // req["batch"])
+    rows: list[list[float]] = []
+    # The workers run with glibc's default malloc, as a training job's would.
+    tunables = os.environ.pop("GLIBC_TUNABLES", None)
+    try:
+        t0 = time.perf_counter()
+        loader: Any = DataLoader(
+            cast("Any", Probed(dataset)),  # a map-style dataset, not a Dataset subclass
+            batch_size=req["batch"],
+            shuffle=True,
+            generator=generator,
+            num_workers=req["workers"],
+            collate_fn=functools.partial(probed_collate, collate),
+            multiprocessing_context="spawn",
+        )
+        for n, (batch, probe) in enumerate(loader):
+            rows.append([n + 1, time.perf_counter() - t0, *probe])
+            if on_batch is not None:
+                on_batch(n, batch)
+            del batch
+            if n + 1 >= batches:
+                break
+        seconds = time.perf_counter() - t0
+        del loader  # its workers end here
+    finally:
+        if tunables is not None:
+            os.environ["GLIBC_TUNABLES"] = tunables
+    return {"rows": rows, "seconds": seconds, "batch": req["batch"]}
+
+
+class TorchCodecClips:
+    """TorchCodec's recipe for training (its samplers' documentation): a map-style
+    dataset whose ``__getitem__`` calls ``clips_at_random_indices`` for one clip of video
+    ``index % len(sources)``, with a ``VideoDecoder`` in exact mode, ``threads`` FFmpeg
+    threads, and optionally its ``Resize`` decoder transform. Each worker opens a
+    decoder per video once and keeps it (opening one in exact mode scans the file)."""
+
+    def __init__(
+        self, sources: list[str], count: int, clip: int, threads: int, size: list[int] | None
+    ) -> None:
+        self.sources, self.count, self.clip = sources, count, clip
+        self.threads, self.size = threads, size
+        self.decoders: dict[int, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "decoders": {}}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from torchcodec.samplers import clips_at_random_indices
+
+        j = int(index) % len(self.sources)
+        if j not in self.decoders:
+            self.decoders[j] = tc_decoder(self.sources[j], self.threads, self.size)
+        clips = clips_at_random_indices(
+            self.decoders[j], num_clips=1, num_frames_per_clip=self.clip
+        )
+        return {"frames": clips.data[0], "index": j}
+
+
+def tc_decoder(source: str, threads: int, size: list[int] | None) -> Any:
+    """TorchCodec's exact-mode decoder, resizing with its ``Resize`` transform if
+    ``size`` is given."""
+    from torchcodec.decoders import VideoDecoder
+
+    transforms = None
+    if size is not None:
+        from torchcodec.transforms import Resize
+
+        transforms = [Resize((int(size[0]), int(size[1])))]
+    return VideoDecoder(
+        source, seek_mode="exact", num_ffmpeg_threads=threads, device="cpu", transforms=transforms
+    )
+
+
+class DecordClips:
+    """The same with decord2: one ``VideoReader`` per video per worker (resizing while
+    decoding when ``size`` is given), a random start, ``get_batch`` of the clip."""
+
+    def __init__(
+        self, sources: list[str], count: int, clip: int, threads: int, size: list[int] | None
+    ) -> None:
+        self.sources, self.count, self.clip = sources, count, clip
+        self.threads, self.size = threads, size
+        self.readers: dict[int, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "readers": {}}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import decord
+        import torch
+
+        j = int(index) % len(self.sources)
+        if j not in self.readers:
+            h, w = self.size if self.size is not None else (-1, -1)
+            self.readers[j] = decord.VideoReader(
+                self.sources[j], ctx=decord.cpu(0), num_threads=self.threads, width=w, height=h
+            )
+        reader = self.readers[j]
+        start = int(torch.randint(0, len(reader) - self.clip + 1, ()).item())
+        frames = reader.get_batch(list(range(start, start + self.clip))).asnumpy()
+        return {"frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(), "index": j}
+
+
+def venv_loader(req: Request) -> dict[str, Any]:
+    """W9 for TorchCodec or decord (in this process's venv)."""
+    from torch.utils.data import default_collate
+
+    kind = TorchCodecClips if req["peer"] == "torchcodec-exact" else DecordClips
+    dataset = kind(req["sources"], req["clips"], req["clip"], req["threads"], req.get("size"))
+    return run_loader(dataset, default_collate, req)
+
+
+def tc_frames(req: Request) -> None:
+    """``req["frames"]`` of ``req["source"]`` as TorchCodec's exact mode gives them (with
+    its ``Resize`` at ``req["size"]``), saved as an (N, H, W, 3) .npy at ``req["out"]``."""
+    decoder = tc_decoder(req["source"], 1, req.get("size"))
+    data = decoder.get_frames_at(indices=req["frames"]).data
+    np.save(req["out"], data.permute(0, 2, 3, 1).contiguous().numpy())
+
+
 class Handles:
     """Open sources kept between requests (W7: the proxy's log is taken between them)."""
 
@@ -599,6 +796,11 @@ def _dispatch(req: Request, handles: Handles, peers: Callable[[str, int], Reader
         return handles.close(req)
     if op == "loop":
         return {"workers": parallel_loops(loop_worker, req)}
+    if op == "loader":
+        return {"loader": venv_loader(req)}
+    if op == "tc_frames":
+        tc_frames(req)
+        return {}
     peer = peers(req["peer"], req["threads"])
     if op == "open":
         return handles.open(req, peer)

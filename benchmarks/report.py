@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from benchmarks.model import to_json
 from benchmarks.peers import ALL_PEERS, PEER_LABELS
+from benchmarks.report_ray import ray_md
 from benchmarks.results import (
     RANDOM_ACCESS,
     Failed,
@@ -19,6 +20,7 @@ from benchmarks.results import (
     Peer,
     Probes,
     RemoteReader,
+    S3Loop,
     Setting,
     Timing,
     Workload,
@@ -86,6 +88,7 @@ def render_markdown(report: Report) -> str:
     md += _history_md(report.history or {})
     md += _startup_md(report.startup or {})
     md += _labels_md(report.labels)
+    md += ray_md(report.ray)  # W11, benchmarks/report_ray.py
     md += ["", "## Method", "", *METHOD]
     return "\n".join(md) + "\n"
 
@@ -332,27 +335,154 @@ def _loop_md(loop: LoopResult | None) -> list[str]:
         return []
     md = [
         "",
-        f"## W9: training loop ({loop.videos} samples of {loop.video}, "
-        f"{loop.clip}-frame clips, 2 worker processes, 1 decoder thread each)",
+        f"## W9: training loop ({loop.videos} samples of {loop.video}, {loop.clip}-frame "
+        f"clips, DataLoader with {loop.workers} spawned workers, batch {loop.batch}, 1 decoder "
+        "thread each)",
+    ]
+    if not loop.resized and not loop.consecutive and not loop.s3:  # the hand-written loop
+        return [*md, "", *_loader_table(loop.peers)]
+    load = loop.load_average
+    busy = (
+        f" (1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end)"
+        if load
+        else ""
+    )
+    md += [
         "",
-        "| reader | reads | clips/s | RSS after warm-up (MB) | RSS at end (MB) | growth |",
-        "|---|---|---|---|---|---|",
+        f"Issue 18's goals, each against a peer of the same run{busy}:",
+        "",
+        *_goal_table(loop),
+    ]
+    md += ["", "### Full size", "", *_loader_table(loop.peers)]
+    if loop.size is not None:
+        size = "x".join(map(str, loop.size))
+        md += ["", f"### Resized to {size}", "", *_loader_table(loop.resized)]
+        md += _resize_lines(loop, size)
+    if loop.s3:
+        md += ["", *_s3_loop_table(loop)]
+    if loop.consecutive:
+        md += ["", *_consecutive_table(loop)]
+    return md
+
+
+def _goal_table(loop: LoopResult) -> list[str]:
+    lines = ["| goal | where | value | limit | result |", "|---|---|---|---|---|"]
+    for r in loop.goals():
+        value = "-" if r.value is None else f"{r.value:.3f}"
+        result = {True: "pass", False: "**miss**", None: "n/a"}[r.passed]
+        lines.append(f"| {r.target} | {r.workload} | {value} | {r.limit} | {result} |")
+    return lines
+
+
+def _loader_table(peers: dict[Peer, LoopPeer | Failed]) -> list[str]:
+    """clips/s after the warm-up, ratio to TorchCodec exact, RSS per worker (before the
+    first read, after the warm-up, at the end), growth, frames checked."""
+    tc = peers.get(Peer.TC_EXACT)
+    lines = [
+        "| reader | clips | clips/s | / TC exact | RSS before reading (MB) | RSS after warm-up "
+        "(MB) | RSS at end (MB) | growth | worker CPU ms per clip | bit-exact frames |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for peer in ALL_PEERS:
-        e = loop.peers.get(peer)
+        e = peers.get(peer)
         if isinstance(e, Failed):
-            md.append(f"| {PEER_LABELS[peer]} | error: {e.error[:80]} | | | | |")
+            lines.append(f"| {PEER_LABELS[peer]} | error: {e.error[:80]} |")
         elif isinstance(e, LoopPeer):
-            md.append(
-                f"| {PEER_LABELS[peer]} | {e.reads} | {e.clips_per_s:.1f} | "
-                + ", ".join(f"{x:.0f}" for x in e.rss_warm_mb)
-                + " | "
-                + ", ".join(f"{x:.0f}" for x in e.rss_end_mb)
-                + " | "
-                + ", ".join(f"{g * 100:+.1f} %" for g in e.rss_growth)
-                + " |"
-            )
+            ratio = e.clips_per_s / tc.clips_per_s if isinstance(tc, LoopPeer) else None
+            checked = f"{e.exact_frames} of {e.checked_frames}" if e.checked_frames else "-"
+            cells = [
+                PEER_LABELS[peer],
+                str(e.reads),
+                f"{e.clips_per_s:.1f}",
+                "-" if ratio is None else f"{ratio:.2f}x",
+                _mbs(e.rss_start_mb),
+                _mbs(e.rss_warm_mb),
+                _mbs(e.rss_end_mb),
+                ", ".join(f"{g * 100:+.1f} %" for g in e.rss_growth),
+                _mbs(e.cpu_ms_per_clip),
+                checked,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _mbs(values: list[float] | None) -> str:
+    return "-" if values is None else ", ".join(f"{x:.0f}" for x in values)
+
+
+def _resize_lines(loop: LoopResult, size: str) -> list[str]:
+    md: list[str] = []
+    c = loop.resize_cost
+    if c is not None:
+        md += [
+            "",
+            f"Resize cost on the same {c.frames} decoded pictures, 1 thread, ms per picture: "
+            f"hubcli's one swscale pass to RGB at {size} {c.fused_ms:.2f}; RGB at full size "
+            f"{c.full_ms:.2f}, then `torch.nn.functional.interpolate` (bilinear, antialias) "
+            f"{c.full_then_resize_ms:.2f}: {c.ratio:.2f}x.",
+        ]
+    a = loop.agreement
+    if a is not None:
+        md += [
+            "",
+            f"hubcli's `size=` frames against TorchCodec's `Resize` of the same {a.frames} "
+            f"frames: {a.within_1 * 100:.2f} % of {a.values:,} values within +-1, mean "
+            f"absolute difference {a.mean_abs:.3f}, largest {a.max_abs}.",
+        ]
     return md
+
+
+def _s3_loop_table(loop: LoopResult) -> list[str]:
+    lines = [
+        "### On S3 (moto through the counting proxy; TorchCodec reads the mp4 over HTTP)",
+        "",
+        "| reader | clips | clips/s | / TC exact | requests | MB | video MB | packet LB MB | "
+        "video / LB | video KB per clip | whole object read |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    tc = loop.s3.get(Peer.TC_EXACT)
+    for peer, e in loop.s3.items():
+        if isinstance(e, Failed):
+            lines.append(f"| {PEER_LABELS[peer]} | error: {e.error[:80]} |")
+            continue
+        ratio = (
+            e.clips_per_s / tc.clips_per_s if isinstance(tc, S3Loop) and tc.clips_per_s else None
+        )
+        lb = e.video_bytes / e.lower_bound_bytes if e.lower_bound_bytes else None
+        lines.append(
+            f"| {PEER_LABELS[peer]} | {e.reads} | {e.clips_per_s:.1f} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}x'} | {e.requests:,} | {e.bytes / 1e6:.1f} | "
+            f"{e.video_bytes / 1e6:.1f} | "
+            f"{e.lower_bound_bytes / 1e6:.1f} | {'-' if lb is None else f'{lb:.2f}x'} | "
+            f"{e.video_bytes / 1e3 / e.reads:.0f} | {'yes' if e.whole_object else 'no'} |"
+        )
+    return lines
+
+
+def _consecutive_table(loop: LoopResult) -> list[str]:
+    threads = sorted({t for c in loop.consecutive for t in c.tc_ms}, key=lambda t: (t == 0, t))
+    names = [f"TC t{t}" if t else "TC auto" for t in threads]
+    lines = [
+        "### Consecutive reads: hubcli (its automatic threads) and TorchCodec exact",
+        "",
+        'Median ms over rounds of one read of each; "loader": the 2-worker hubcli loader '
+        "runs meanwhile. The ratio is to TorchCodec at its best thread count; the CPU ratio",
+        "compares the CPU time of the reading processes (all threads) for the same reads.",
+        "",
+        "| file | read | load | hubcli | " + " | ".join(names) + " | hubcli / best TC | "
+        "CPU time, hubcli / that TC |",
+        "|---|---|---|---|" + "---|" * len(names) + "---|---|",
+    ]
+    for c in loop.consecutive:
+        tcs = [_fmt(median(c.tc_ms.get(t, []))) for t in threads]
+        ratio, cpu = c.ratio, c.cpu_ratio
+        lines.append(
+            f"| {c.file} | {c.read} | {c.load} | {_fmt(median(c.hubcli_ms))} | "
+            + " | ".join(tcs)
+            + f" | {'-' if ratio is None else f'{ratio:.2f}x'}"
+            + f" | {'-' if cpu is None else f'{cpu:.2f}x'} |"
+        )
+    return lines
 
 
 # --- append and export ---------------------------------------------------------------------
@@ -434,16 +564,28 @@ def _history_table(run: HistoryRun) -> list[str]:
 
 def _history_summary(run: HistoryRun) -> list[str]:
     s, top = run.summary, max(run.sizes)
-    bulk = run.baseline[top]
-    return [
+    bulk = run.gc_baseline or run.baseline[top]
+    samples = f", for the same {run.gc_samples:,} samples" if run.gc_samples else ""
+    lines = [
         f"At {top:,} commits: commit time {s.commit_median_ratio:.2f}x (median) and "
         f"{s.commit_p99_ratio:.2f}x (p99) the time at {min(run.sizes):,}; bytes outside "
         f"chunks {s.bytes_ratio_history:.2f}x and objects {s.objects_ratio_history:.2f}x one "
         f"bulk commit's; after `gc --keep-versions 1` {run.after_gc[0]:,} bytes in "
         f"{run.after_gc[1]:,} objects ({s.bytes_ratio_gc:.2f}x and {s.objects_ratio_gc:.2f}x "
-        f"the bulk commit's {bulk.gc[0]:,} and {bulk.gc[1]:,}); load + shape "
+        f"the bulk commit's {bulk.gc[0]:,} and {bulk.gc[1]:,}{samples}); load + shape "
         f"{s.open_ratio:.2f}x.",
     ]
+    paired = run.sizes[top].paired
+    if paired is not None and s.paired_median_ratio is not None:
+        lines += [
+            "",
+            f"Paired at {top:,} ({paired.commits} commits interleaved with commits to a 10-commit "
+            f"dataset, same moments and load): median {paired.median_ms:.1f} ms against "
+            f"{paired.reference_median_ms:.1f} ms ({s.paired_median_ratio:.2f}x), p99 "
+            f"{paired.p99_ms:.1f} ms against {paired.reference_p99_ms:.1f} ms "
+            f"({s.paired_p99_ratio:.2f}x).",
+        ]
+    return lines
 
 
 def _startup_md(startup: dict[str, StartupRow]) -> list[str]:
@@ -541,7 +683,14 @@ METHOD = [
     "  bit-exact = same RGB bytes; right frame = mean absolute difference < 2.0 and",
     "  smaller than to the oracle's frames k-1 and k+1 (TorchCodec and decord use other",
     "  FFmpeg builds and colour conversion code, so they are rarely bit-exact).",
-    "- W9: 2 spawned worker processes, each with its own reader, 1 decoder thread,",
-    "  random 16-frame clips of random samples; RSS sampled during the loop; growth =",
-    "  largest RSS after the first 10 % of reads / RSS then - 1.",
+    "- W9: a torch DataLoader (2 spawned workers, batch 8, shuffled) over a map-style",
+    "  dataset: hubcli's `ClipDataset` (random clips, `clips_per_video` so that one epoch",
+    "  holds the clips read), TorchCodec's exact-mode `VideoDecoder` with",
+    "  `clips_at_random_indices` (and its `Resize` transform), decord2's `get_batch`;",
+    "  1 decoder thread per worker; each worker keeps one decoder per video. clips/s",
+    "  counts the batches after the warm-up (10 %, and hubcli's hashed batches); RSS per",
+    '  worker is read with each batch ("before reading": torch and the library',
+    "  imported); growth = largest RSS after the warm-up / RSS then - 1. Consecutive",
+    "  reads alternate the readers round by round; the whole video is left out on the",
+    "  60 s 720p file (5 GB of RGB per read).",
 ]

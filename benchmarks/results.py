@@ -8,11 +8,15 @@ misspelt key or a peer that does not exist is an error.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from benchmarks.model import OMIT, ModelError, from_json, json_key, to_json
+from benchmarks.model import OMIT, ModelError, _read_fields, from_json, json_key, to_json
+
+# W11 (issue 19), in its own module; at run time: from_json reads the field types.
+from benchmarks.results_ray import RayResult  # noqa: TC001
 
 
 class Peer(StrEnum):
@@ -296,6 +300,12 @@ class RemoteFile:
 
 @dataclass
 class LoopPeer:
+    """One reader's DataLoader run. ``clips_per_s`` counts the clips after the warm-up
+    (the first 10 % of the batches, and those the accuracy check hashed); RSS per
+    worker: before its first read (``rss_start_mb``: torch and the library imported),
+    after the warm-up, at the end, and the growth (largest after the warm-up / RSS
+    then - 1)."""
+
     reads: int
     clips_per_s: float
     rss_warm_mb: list[float]
@@ -303,37 +313,261 @@ class LoopPeer:
     rss_growth: list[float]
     rss_series: list[list[list[float]]]  # per worker: [reads, MB] samples
     wall_s: float
+    rss_start_mb: list[float] | None = field(default=None, metadata=OMIT)
+    exact_frames: int | None = field(default=None, metadata=OMIT)  # equal to a full decode
+    checked_frames: int | None = field(default=None, metadata=OMIT)
+    #: Per worker, CPU time (all its threads) per clip after the warm-up: the cost of a
+    #: clip whatever else the machine runs.
+    cpu_ms_per_clip: list[float] | None = field(default=None, metadata=OMIT)
+
+
+@dataclass
+class ResizeCost:
+    """ms per picture, 1 thread, best of several passes over the same decoded pictures:
+    hubcli's one swscale pass to RGB at ``size`` (what ``size=`` runs), the conversion
+    at full size alone, and it followed by ``torch.nn.functional.interpolate``
+    (bilinear, antialias) to ``size``."""
+
+    frames: int
+    fused_ms: float
+    full_ms: float
+    full_then_resize_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.fused_ms / self.full_then_resize_ms
+
+
+@dataclass
+class Agreement:
+    """hubcli's ``size=`` frames against TorchCodec's ``Resize`` of the same frames."""
+
+    frames: int
+    values: int
+    within_1: float  # share of values that differ by at most 1
+    mean_abs: float
+    max_abs: int
+
+
+@dataclass
+class S3Loop:
+    """The loop on the moto S3 server through the counting proxy: hubcli reads its
+    dataset (s3://), TorchCodec the mp4 over HTTP. ``video_bytes``: bytes of the video
+    objects (hubcli: its chunks); ``lower_bound_bytes``: the packets each batch needs
+    (per sample of a batch, from each needed keyframe to the last wanted frame)."""
+
+    reads: int
+    clips_per_s: float
+    requests: int
+    bytes: int
+    video_bytes: int
+    lower_bound_bytes: int
+    whole_object: bool
+
+
+@dataclass
+class Consecutive:
+    """Consecutive frames read by hubcli and by TorchCodec exact at each thread count
+    (0: FFmpeg's automatic count), in rounds of one read each, ``load`` "quiet" or
+    "loader" (the 2-worker loader running meanwhile): ms of each read."""
+
+    file: str
+    read: str
+    frames: int
+    load: str
+    hubcli_ms: list[float]
+    tc_ms: dict[int, list[float]]
+    #: CPU ms of each read (the reading process, all its threads): what a read costs
+    #: whatever else the machine runs.
+    hubcli_cpu_ms: list[float] = field(default_factory=list)
+    tc_cpu_ms: dict[int, list[float]] = field(default_factory=dict)
+
+    def tc_best(self) -> tuple[int, float] | None:
+        """TorchCodec's best thread count and its median ms."""
+        medians = {t: statistics.median(v) for t, v in self.tc_ms.items() if v}
+        if not medians:
+            return None
+        threads = min(medians, key=lambda t: medians[t])
+        return threads, medians[threads]
+
+    @property
+    def ratio(self) -> float | None:
+        best = self.tc_best()
+        if best is None or not self.hubcli_ms:
+            return None
+        return statistics.median(self.hubcli_ms) / best[1]
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """hubcli's median CPU time over TorchCodec's at its best (wall) thread count."""
+        best = self.tc_best()
+        cpu = self.tc_cpu_ms.get(best[0]) if best else None
+        if not cpu or not self.hubcli_cpu_ms:
+            return None
+        return statistics.median(self.hubcli_cpu_ms) / statistics.median(cpu)
 
 
 @dataclass
 class LoopResult:
-    """W9; in the JSON the readers sit beside the loop's parameters."""
+    """W9: ``peers`` at full size (JSON key "full"), ``resized`` at ``size``, the fused
+    resize's cost, hubcli's resized frames against TorchCodec's, the loop on S3, and
+    consecutive reads quiet and under the loader."""
 
     video: str
     videos: int
     clip: int
-    peers: dict[Peer, LoopPeer | Failed] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        head = {"video": self.video, "videos": self.videos, "clip": self.clip}
-        return head | {str(p): to_json(e) for p, e in self.peers.items()}
+    peers: dict[Peer, LoopPeer | Failed] = field(default_factory=dict, metadata=json_key("full"))
+    batch: int = 8
+    workers: int = 2
+    size: list[int] | None = field(default=None, metadata=OMIT)
+    resized: dict[Peer, LoopPeer | Failed] = field(default_factory=dict)
+    resize_cost: ResizeCost | None = field(default=None, metadata=OMIT)
+    agreement: Agreement | None = field(default=None, metadata=OMIT)
+    s3: dict[Peer, S3Loop | Failed] = field(default_factory=dict)
+    consecutive: list[Consecutive] = field(default_factory=list)
+    #: 1-minute load averages at W9's start and end (other work on the machine).
+    load_average: list[float] | None = field(default=None, metadata=OMIT)
 
     @classmethod
     def from_json(cls, data: object, where: str) -> LoopResult:
-        if not isinstance(data, dict):
-            raise ModelError(f"{where}: expected a JSON dict")
-        rest = {k: v for k, v in data.items() if k not in ("video", "videos", "clip")}
-        peers = from_json(dict[Peer, LoopPeer | Failed], rest, where)
-        head = {k: data.get(k) for k in ("video", "videos", "clip")}
-        loop = from_json(_LoopHead, head, where)
-        return cls(loop.video, loop.videos, loop.clip, peers)
+        if isinstance(data, dict) and "full" not in data:  # the hand-written loop's report
+            rest = {k: v for k, v in data.items() if k not in ("video", "videos", "clip")}
+            peers = from_json(dict[Peer, LoopPeer | Failed], rest, where)
+            head = from_json(_LoopHead, {k: data.get(k) for k in _LoopHead.KEYS}, where)
+            return cls(head.video, head.videos, head.clip, peers)
+        loop: LoopResult = _read_fields(cls, data, where)  # the fields, without this hook
+        return loop
+
+    def goals(self) -> list[TargetRow]:
+        """Issue 18's goals for W9, each a ratio to a peer of the same run (or a limit)."""
+        return loop_goals(self)
 
 
 @dataclass
 class _LoopHead:
+    KEYS = ("video", "videos", "clip")
+
     video: str
     videos: int
     clip: int
+
+
+def _ratio(a: LoopPeer | Failed | None, b: LoopPeer | Failed | None) -> float | None:
+    if isinstance(a, LoopPeer) and isinstance(b, LoopPeer) and b.clips_per_s:
+        return a.clips_per_s / b.clips_per_s
+    return None
+
+
+def _goal(
+    name: str, where: str, value: float | None, limit: float, higher: bool, unit: str = "x"
+) -> TargetRow:
+    passed = None if value is None else (value >= limit if higher else value <= limit)
+    return TargetRow(
+        name, "w9", where, value, f"{'>=' if higher else '<='} {limit:g}{unit}", passed
+    )
+
+
+def loop_goals(loop: LoopResult) -> list[TargetRow]:
+    hub = loop.peers.get(Peer.HUBCLI)
+    hub = hub if isinstance(hub, LoopPeer) else None
+    tc = loop.peers.get(Peer.TC_EXACT)
+    size = "x".join(map(str, loop.size or []))
+    rows = [
+        _goal("W9: clips/s, hubcli / TC exact", "full size", _ratio(hub, tc), 1.3, True),
+        _goal(
+            "W9: RSS per worker, MB (largest)",
+            "full size",
+            None if hub is None else max(hub.rss_end_mb + hub.rss_warm_mb),
+            100,
+            False,
+            " MB",
+        ),
+        _goal(
+            "W9: RSS per worker above its imports, MB (largest)",
+            "full size",
+            None
+            if hub is None or hub.rss_start_mb is None
+            else max(e - s for e, s in zip(hub.rss_end_mb, hub.rss_start_mb, strict=True)),
+            100,
+            False,
+            " MB",
+        ),
+        _goal(
+            "W9: RSS growth after warm-up",
+            "full size",
+            None if hub is None else max(hub.rss_growth),
+            0.05,
+            False,
+            "",
+        ),
+        _goal(
+            "W9: frames bit-exact to a full decode (share)",
+            "full size",
+            None
+            if hub is None or not hub.checked_frames
+            else (hub.exact_frames or 0) / hub.checked_frames,
+            1.0,
+            True,
+            "",
+        ),
+    ]
+    if loop.size is not None:
+        rows.append(
+            _goal(
+                "W9: clips/s, hubcli size= / TC exact + Resize",
+                size,
+                _ratio(loop.resized.get(Peer.HUBCLI), loop.resized.get(Peer.TC_EXACT)),
+                1.5,
+                True,
+            )
+        )
+        small = loop.resized.get(Peer.HUBCLI)
+        rows.append(
+            _goal(
+                "W9: RSS growth after warm-up",
+                size,
+                max(small.rss_growth) if isinstance(small, LoopPeer) else None,
+                0.05,
+                False,
+                "",
+            )
+        )
+        cost = loop.resize_cost
+        rows.append(
+            _goal(
+                "W9: fused resize / convert, then resize",
+                size,
+                None if cost is None else cost.ratio,
+                0.3,
+                False,
+            )
+        )
+        agree = loop.agreement
+        rows.append(
+            _goal(
+                "W9: values within +-1 of TC Resize (share)",
+                size,
+                None if agree is None else agree.within_1,
+                0.99,
+                True,
+                "",
+            )
+        )
+    s3 = loop.s3.get(Peer.HUBCLI)
+    if isinstance(s3, S3Loop):
+        value = s3.video_bytes / s3.lower_bound_bytes if s3.lower_bound_bytes else None
+        rows.append(_goal("W9: S3 video bytes / packet lower bound", "s3", value, 1.05, False))
+    rows += [
+        _goal(
+            "W9: consecutive read, hubcli / TC exact at its best threads",
+            f"{c.file} {c.read}, {c.load}",
+            c.ratio,
+            0.8,
+            False,
+        )
+        for c in loop.consecutive
+    ]
+    return rows
 
 
 # --- append and export ----------------------------------------------------------------
@@ -377,6 +611,27 @@ class HistoryCell:
     metadata: list[int]  # bytes, objects outside chunks
     open_shape_ms: float
     first_frame: FirstFrame | None = field(default=None, metadata=OMIT)
+    paired: Paired | None = field(default=None, metadata=OMIT)
+
+
+@dataclass
+class Paired:
+    """Commits at n interleaved with commits to a 10-commit dataset: the same moments
+    and load for both (workloads/history.py ``paired``)."""
+
+    commits: int
+    median_ms: float
+    p99_ms: float
+    reference_median_ms: float
+    reference_p99_ms: float
+
+    @property
+    def median_ratio(self) -> float:
+        return self.median_ms / self.reference_median_ms
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.p99_ms / self.reference_p99_ms
 
 
 @dataclass
@@ -398,6 +653,8 @@ class HistorySummary:
     objects_ratio_gc: float
     open_ratio: float
     first_frame: FirstFrame | None = field(default=None, metadata=OMIT)
+    paired_median_ratio: float | None = field(default=None, metadata=OMIT)
+    paired_p99_ratio: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -406,6 +663,10 @@ class HistoryRun:
     baseline: dict[int, Bulk]
     after_gc: list[int]
     summary: HistorySummary
+    #: When the paired commits grew the dataset past the largest size: a bulk append of
+    #: as many samples, which ``after_gc`` is set against.
+    gc_baseline: Bulk | None = field(default=None, metadata=OMIT)
+    gc_samples: int | None = field(default=None, metadata=OMIT)
 
 
 # --- start-up -------------------------------------------------------------------------
@@ -490,4 +751,5 @@ class Report:
     history: dict[str, HistoryRun] | None = field(default=None, metadata=OMIT)
     startup: dict[str, StartupRow] | None = field(default=None, metadata=OMIT)
     labels: LabelsResult | None = field(default=None, metadata=OMIT)
+    ray: RayResult | None = field(default=None, metadata=OMIT)  # W11
     targets: list[TargetRow] = field(default_factory=list)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from benchmarks.report_ray import ray_goals
 from benchmarks.results import (
     RANDOM_ACCESS,
     WHOLE,
@@ -176,7 +177,14 @@ def timed_exact(cells: LocalFile, peer: Peer) -> tuple[int, int]:
 
 
 def _loop(report: Report) -> Iterator[TargetRow]:
-    hub = report.loop.peers.get(Peer.HUBCLI) if report.loop is not None else None
+    """W9: issue 18's goals (a report of the first hand-written loop: its RSS growth)."""
+    if report.loop is None:
+        return
+    goals = report.loop.goals()
+    if goals:
+        yield from goals
+        return
+    hub = report.loop.peers.get(Peer.HUBCLI)
     if isinstance(hub, LoopPeer):
         yield RSS_GROWTH.row("w9", "W9", max(hub.rss_growth))
 
@@ -208,6 +216,17 @@ HISTORY_TARGETS: tuple[tuple[Target, Callable[[HistoryRun], Value]], ...] = (
     ),
     (Target("W10: load + shape / at 10 commits", 2.0), lambda h: h.summary.open_ratio),
 )
+#: Commits at n interleaved with commits to a 10-commit dataset (same moments and load).
+PAIRED_TARGETS: tuple[tuple[Target, Callable[[HistoryRun], Value]], ...] = (
+    (
+        Target("W10: commit time median / 10-commit dataset, paired", 1.5),
+        lambda h: h.summary.paired_median_ratio,
+    ),
+    (
+        Target("W10: commit time p99 / 10-commit dataset, paired", 1.5),
+        lambda h: h.summary.paired_p99_ratio,
+    ),
+)
 #: Measured on S3 only: what a reader pays before the first frame's packets.
 FIRST_FRAME_TARGETS: tuple[tuple[Target, Callable[[HistoryRun], Value]], ...] = (
     (
@@ -225,7 +244,8 @@ def _history(report: Report) -> Iterator[TargetRow]:
     for store, run in (report.history or {}).items():
         workload = f"W10 n={max(run.sizes)}"
         extra = FIRST_FRAME_TARGETS if run.summary.first_frame is not None else ()
-        for target, measure in HISTORY_TARGETS + extra:
+        paired = PAIRED_TARGETS if run.summary.paired_median_ratio is not None else ()
+        for target, measure in HISTORY_TARGETS + paired + extra:
             yield target.row(store, workload, measure(run))
 
 
@@ -302,4 +322,6 @@ def targets(report: Report) -> list[TargetRow]:
         rows += _startup(report.startup)
     if report.labels is not None:
         rows += _labels(report.labels)
+    if report.ray is not None:
+        rows += ray_goals(report.ray)
     return rows

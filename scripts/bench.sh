@@ -5,7 +5,9 @@
 # peers into ./.bench-venv when they are missing, then runs the benchmarks package, which
 # writes docs/benchmarks.md and docs/benchmarks.json. Arguments go to python -m benchmarks:
 #   ./scripts/bench.sh            # full run
-#   ./scripts/bench.sh --quick    # few runs, 500 training-loop reads
+#   ./scripts/bench.sh --quick    # few runs, 320 training-loop clips
+#   ./scripts/bench.sh --workloads W9 --files h264_720p,h264_360p,hevc_720p,vp9_720p \
+#       --w9-clips 2000 --merge   # the training loop (issue 18) alone
 #   ./scripts/bench.sh --help
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -155,8 +155,8 @@ def test_w11_reads_back_and_renders_each_goal_against_its_peer():
 
     result = RayResult(20, "H.264", 36_000, 30, 1_200, 150_000_000, 20_000, 80_000_000, 2)
     result.reads[LOCAL] = {
-        HUBCLI: RayRead(10.0, 1_200, 80_000_000, True, 12_000, 1_200),
-        PEER: RayRead(40.0, 1_200, 150_000_000, False, 36_000, 1_200),
+        HUBCLI: RayRead(10.0, 1_200, 80_000_000, True, 12_000, 1_200, cpu_seconds=15.0),
+        PEER: RayRead(40.0, 1_200, 150_000_000, False, 36_000, 1_200, cpu_seconds=75.0),
     }
     result.reads[S3] = {HUBCLI: RayRead(0, 0, 0, False, 0, 0, error="boom")}
     result.ingest = RayIngest(
@@ -177,3 +177,4 @@ def test_w11_reads_back_and_renders_each_goal_against_its_peer():
         in page
     )
     assert "error: boom" in page and "load average" in page
+    assert result.cpu_ratio(LOCAL) == 5.0 and "idle machine: local 5.00x." in page

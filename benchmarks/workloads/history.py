@@ -4,7 +4,9 @@ behind the counting proxy).
 For n in 10, 100, 1,000, 10,000, 100,000 commits it measures, against the same dataset
 at n = 10 and against the same samples appended in one commit:
 
-- commit time, median and p99, over the commits just before n;
+- commit time, median and p99, over the commits just before n; from n = 400 on, also
+  paired: commits at n interleaved with commits to a 10-commit dataset (same moments,
+  same load, so the ratio holds on a busy machine);
 - the newest state's size (the hint: what a commit reads and writes);
 - bytes and objects outside chunks, with every version kept, and after
   ``gc --keep-versions 1``;
@@ -27,7 +29,14 @@ import numpy as np
 import hubcli
 from benchmarks import hubcli_peer
 from benchmarks.model import to_json
-from benchmarks.results import Bulk, FirstFrame, HistoryCell, HistoryRun, HistorySummary
+from benchmarks.results import (
+    Bulk,
+    FirstFrame,
+    HistoryCell,
+    HistoryRun,
+    HistorySummary,
+    Paired,
+)
 from benchmarks.videos import CACHE
 from testkit.env import patched_env, s3_env
 from testkit.proxy import Proxy
@@ -45,6 +54,8 @@ CLIPS = 20
 #: that size, of the last half of the commits of several datasets grown to n (a
 #: dataset's first commits also create its folders: they are not "a commit at n").
 WINDOW = 200
+#: The size of the dataset that commits at n are paired with (``paired``).
+REFERENCE = 10
 #: Runs of load + shape, the median counts.
 OPEN_RUNS = 15
 
@@ -110,15 +121,49 @@ def grow(
     ds.create_tensor("videos")
     results: dict[int, HistoryCell] = {}
     times: list[float] = []
-    for n in range(1, max(sizes) + 1):
+    n = 0
+    while n < max(sizes):
         start = time.perf_counter()
-        ds.videos.append(clips[(n - 1) % CLIPS])
+        ds.videos.append(clips[n % CLIPS])
         times.append(time.perf_counter() - start)
+        n += 1
         if n in sizes:
+            size = n
             window = times[-WINDOW:] if n >= 2 * WINDOW else commit_times(url, clips, n)
-            results[n] = _measure(ds, url, window, proxy)
-            say(f"{url} n={n}: {json.dumps(to_json(results[n]))}")
+            results[size] = _measure(ds, url, window, proxy)
+            if size >= 2 * WINDOW:  # measured after the cell's other figures, at n exactly
+                results[size].paired = paired(ds, f"{url}-reference", clips)
+                n = len(ds.videos)  # the paired commits grew it too
+            say(f"{url} n={size}: {json.dumps(to_json(results[size]))}")
     return results
+
+
+def paired(ds: hubcli.Dataset, reference_url: str, clips: list[str]) -> Paired:
+    """WINDOW commits to ``ds`` interleaved with WINDOW commits to a dataset of
+    REFERENCE commits (rebuilt every REFERENCE of them, so it stays between REFERENCE
+    and twice that): both measured at the same moments, under the same load, so their
+    ratio holds on a busy machine where times taken minutes apart do not."""
+    grown: list[float] = []
+    reference: list[float] = []
+    ref = ds
+    for i in range(WINDOW):
+        if i % REFERENCE == 0:
+            ref = hubcli.empty(reference_url, overwrite=True)
+            ref.create_tensor("videos")
+            for k in range(REFERENCE):
+                ref.videos.append(clips[k % CLIPS])
+        order = ((ds, grown), (ref, reference)) if i % 2 else ((ref, reference), (ds, grown))
+        for target, times in order:
+            start = time.perf_counter()
+            target.videos.append(clips[i % CLIPS])
+            times.append(time.perf_counter() - start)
+    return Paired(
+        commits=WINDOW,
+        median_ms=statistics.median(grown) * 1000,
+        p99_ms=float(np.percentile(grown, 99)) * 1000,
+        reference_median_ms=statistics.median(reference) * 1000,
+        reference_p99_ms=float(np.percentile(reference, 99)) * 1000,
+    )
 
 
 def _measure(ds: hubcli.Dataset, url: str, window: list[float], proxy: Proxy | None) -> HistoryCell:
@@ -159,18 +204,26 @@ def run(
     after_gc = list(hubcli_peer.metadata_footprint(ds))
     baseline = {n: bulk(url_of(f"bulk{n}"), clips, n) for n in sizes}
     top, first = grown[max(sizes)], grown[min(sizes)]
+    # After the paired commits the grown dataset holds a few more samples than the
+    # largest size: its gc figures are set against a bulk append of as many.
+    final = len(ds.videos)
+    after = baseline[max(sizes)] if final == max(sizes) else bulk(url_of("bulk"), clips, final)
     summary = HistorySummary(
         commit_median_ratio=top.commit_median_ms / first.commit_median_ms,
         commit_p99_ratio=top.commit_p99_ms / first.commit_p99_ms,
         state_bytes=top.state_bytes,
         bytes_ratio_history=top.metadata[0] / baseline[max(sizes)].history[0],
         objects_ratio_history=top.metadata[1] / baseline[max(sizes)].history[1],
-        bytes_ratio_gc=after_gc[0] / baseline[max(sizes)].gc[0],
-        objects_ratio_gc=after_gc[1] / baseline[max(sizes)].gc[1],
+        bytes_ratio_gc=after_gc[0] / after.gc[0],
+        objects_ratio_gc=after_gc[1] / after.gc[1],
         open_ratio=top.open_shape_ms / first.open_shape_ms,
         first_frame=top.first_frame,
+        paired_median_ratio=None if top.paired is None else top.paired.median_ratio,
+        paired_p99_ratio=None if top.paired is None else top.paired.p99_ratio,
     )
-    return HistoryRun(grown, baseline, after_gc, summary)
+    if final == max(sizes):
+        return HistoryRun(grown, baseline, after_gc, summary)
+    return HistoryRun(grown, baseline, after_gc, summary, gc_baseline=after, gc_samples=final)
 
 
 def run_s3(clips: list[str], sizes: list[int], say: Callable[[str], None]) -> HistoryRun:
