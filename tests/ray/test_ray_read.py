@@ -15,8 +15,10 @@ from ray.data.datasource import ReadTask
 
 import hubcli
 import hubcli.ray
+import hubcli.ray.source
 from hubcli.errors import FrameIndexError
 from hubcli.ray import FrameSource
+from hubcli.ray.plan import costs, pack
 from hubcli.sampling import ClipSpec, plan_for
 from hubcli.torch import ClipDataset
 from support.media import decode_cropped
@@ -151,3 +153,18 @@ def test_random_crops_of_clips_are_those_of_the_torch_datasets(labelled):
     for row in rows:
         item = clips[row["slot"]]
         assert np.array_equal(row["frames"], item["frames"].numpy()), row["slot"]
+
+
+def test_read_tasks_are_a_few_per_cpu_of_the_cluster(labelled, monkeypatch):
+    """Ray asks for 200 blocks by default; tasks of a few keyframe runs each would idle
+    the workers between them: at most TASKS_PER_CPU per CPU (2 here; 1 a CPU, so that
+    this small dataset has more units than the cap)."""
+    path, _ = labelled
+    monkeypatch.setattr(hubcli.ray.source, "TASKS_PER_CPU", 1)
+    source = FrameSource(path, "videos[:, ::2]", columns=())
+    cap = 2
+    assert len(pack(costs(source.units), 200)) > cap  # uncapped, the plan would make more
+    tasks = source.get_read_tasks(200)
+    assert 1 < len(tasks) <= cap
+    assert sum(t.metadata.num_rows for t in tasks) == sum(u.rows for u in source.units)
+    assert len(source.get_read_tasks(3)) <= 3  # fewer asked for: as asked
