@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -229,6 +230,10 @@ def main() -> None:
     """Console-script entry point: only bugs, Ctrl-C and errors under --debug reach the
     handlers here."""
     debug = "--debug" in sys.argv[1:]
+    # The command line does no linear algebra, and OpenBLAS starts a thread pool when
+    # numpy is imported: a thread that would make `--jobs` spawn its workers (about a
+    # second each) where it can fork them (core/parallel.py). A user's setting stands.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app()
     except KeyboardInterrupt:

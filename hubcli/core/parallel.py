@@ -8,13 +8,17 @@ this process: planning, writing the segments (they name the samples in input ord
 whatever order the batches finish in), the one commit of an append, and renaming an
 export's files into place.
 
-Workers are started with ``spawn``: a fresh interpreter that inherits the environment
-as it is now and no handle of the caller's (a forked copy of a process holding
-s3fs/aiohttp clients and their event-loop thread can hang). Each worker opens the
-dataset itself, by URL and version; credentials come from the environment, from the
-credentials file the caller names by its path, or from creds keys resolved in the
-worker (``ENV``, managed keys). No secret is pickled: a source given explicit secrets
-in the caller's process is refused, with the fix.
+Workers are forked while this process runs a single thread (on Linux, where that can
+be told): they start in milliseconds with every module already imported, where a fresh
+interpreter takes most of a second, as long as a few hundred small files take to
+index. Once any other thread runs (an s3fs/aiohttp event loop, FFmpeg's decoder
+threads, read-ahead), a forked copy could inherit a lock held by a thread it does not
+have and hang, so workers are started with ``spawn`` instead: a fresh interpreter that
+inherits the environment as it is now and no handle of the caller's. Either way each
+worker opens the dataset itself, by URL and version; credentials come from the
+environment, from the credentials file the caller names by its path, or from creds
+keys resolved in the worker (``ENV``, managed keys). No secret is pickled: a source
+given explicit secrets in the caller's process is refused, with the fix.
 
 As with any ``multiprocessing`` program, a script that calls ``extend(..., jobs=N)``
 must guard its top level with ``if __name__ == "__main__":`` (each worker imports it).
@@ -125,6 +129,27 @@ def _report(position: int, nbytes: int) -> None:
         events.put((position, nbytes))
 
 
+def start_method() -> str:
+    """``fork`` while this process runs one thread alone (Linux: counted in /proc, so
+    FFmpeg's and other native threads count too), else ``spawn``."""
+    try:
+        alone = len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: threads cannot be counted
+        alone = False
+    return "fork" if alone and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _start_method() -> str:
+    """:func:`start_method`, with what every worker needs imported first when they are
+    forked: imported once here, rather than by each worker on its first task."""
+    if start_method() != "fork":
+        return "spawn"
+    import hubcli.video.decode
+    import hubcli.video.index  # noqa: F401  (imports PyAV and numpy)
+
+    return start_method()  # they started no thread, as far as we know: see again
+
+
 def run_tasks(
     fn: Callable[[Any], Any],
     tasks: Sequence[Any],
@@ -134,7 +159,7 @@ def run_tasks(
     local: Callable[[int], Any],
     on_event: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Run every task: ``fn(task)`` in ``jobs - 1`` spawned processes, and
+    """Run every task: ``fn(task)`` in ``jobs - 1`` worker processes, and
     ``local(n)`` (task ``n``, the same work) in this one whenever it has nothing else
     to do, so that N jobs start N - 1 interpreters, not N.
 
@@ -162,7 +187,7 @@ class _Runner:
         on_result: Callable[[Any, bool], None],
         on_event: Callable[[int, int], None] | None,
     ) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(_start_method())
         self.events = context.SimpleQueue() if on_event is not None else None
         self.on_result, self.on_event = on_result, on_event
         self.workers = workers

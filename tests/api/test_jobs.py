@@ -186,3 +186,50 @@ def test_run_tasks_uses_workers_and_raises_the_earliest_error():
     with pytest.raises(InvalidSampleError, match="task 2 failed"):
         run_tasks(_task, list(range(8)), 2, lambda r, ok: seen.append((r, ok)), local=_task)
     assert all(n not in (2, 5) for (n, _), _ in seen)
+
+
+_START_METHODS = """
+import threading
+from hubcli.core.parallel import _start_method, start_method
+alone = start_method()
+imported = _start_method()  # imports PyAV and numpy first
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+busy = start_method()
+stop.set()
+print(alone, imported, busy)
+"""
+
+
+def test_workers_are_forked_only_from_a_process_with_one_thread():
+    """Forking a process that runs other threads (s3fs's event loop, decoder threads)
+    can copy a lock held by a thread the child lacks: then spawn. (A subprocess: this
+    test process may run servers' threads.)"""
+    import subprocess
+    import sys
+
+    # As the command line runs it: OpenBLAS (imported with numpy) starts no thread pool.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", _START_METHODS], capture_output=True, text=True, check=True,
+        env=env,
+    )  # fmt: skip
+    assert out.stdout.split() == ["fork", "fork", "spawn"]
+
+
+def test_forked_workers_append_what_one_process_does(tmp_path, corpus, oracle):
+    """The command line in a fresh process (one thread: its workers are forked)."""
+    import subprocess
+    import sys
+
+    sources = [str(corpus[n]) for n in ORDER]
+    root = tmp_path / "ds"
+    ds = hubcli.empty(root)
+    ds.create_tensor("videos", sample_compression="mp4")
+    command = [sys.executable, "-m", "hubcli", "append", str(root), "videos", *sources]
+    subprocess.run([*command, "--jobs", "3", "--quiet"], check=True, capture_output=True)
+    videos = hubcli.load(root).videos
+    assert [videos[i].sample_info["filename"] for i in range(len(videos))] == sources
+    for i, name in enumerate(ORDER):
+        assert [frame_hash(f) for f in videos[i].numpy()] == oracle(corpus[name]).hashes()
