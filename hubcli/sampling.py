@@ -288,6 +288,15 @@ class FrameTransform:
         rng = np.random.default_rng([seed, epoch, slot, _CROP_STREAM])
         return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
 
+    def output(self, frame: tuple[int, int]) -> tuple[int, int]:
+        """``(height, width)`` of what frames of ``frame`` become (a random box has the
+        same size wherever it falls)."""
+        if self.size is not None:
+            return self.size
+        if isinstance(self.crop, tuple):
+            return self.crop[2], self.crop[3]
+        return frame
+
 
 def _largest_box(frame: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
     """``(height, width)`` of the largest box of the aspect of ``size`` inside ``frame``."""
@@ -308,6 +317,20 @@ class ClipFrames:
     timestamps: np.ndarray
 
 
+def clip_shapes(
+    tensor: VideoTensor, clips: Sequence[Clip], transform: FrameTransform | None = None
+) -> list[tuple[int, int, int]]:
+    """``(frames, height, width)`` of each clip as :func:`read_clips` reads it with
+    ``transform``: from the stored shapes, nothing decoded."""
+    transform = transform or FrameTransform()
+    frames: dict[int, tuple[int, int]] = {}
+    for clip in clips:
+        if clip.sample not in frames:
+            _, height, width, _ = tensor[clip.sample].shape
+            frames[clip.sample] = (height, width)
+    return [(len(c.frames), *transform.output(frames[c.sample])) for c in clips]
+
+
 def read_clips(
     tensor: VideoTensor,
     clips: Sequence[Clip],
@@ -316,29 +339,46 @@ def read_clips(
     transform: FrameTransform | None = None,
     seed: int = 0,
     epoch: int = 0,
+    out: Sequence[np.ndarray] | None = None,
 ) -> list[ClipFrames]:
     """Read ``clips`` (in order), one decode per sample: each sample's needed frames,
     sorted and deduplicated, decoded in a single pass, so a keyframe run shared by
     several clips is decoded once; each picture is then converted once per distinct
     crop box among the clips that hold it, straight into their arrays. ``size``:
     ``(height, width)``, or ``transform`` (size, interpolation, crop; random crops per
-    ``(seed, epoch, clip.slot)``): applied while converting to RGB."""
+    ``(seed, epoch, clip.slot)``): applied while converting to RGB.
+
+    ``out``: where each clip's frames go, an ``(frames, height, width, 3)`` uint8 array
+    of :func:`clip_shapes`'s shape, of any strides (a view of a channel-first batch
+    tensor: a loader's batch is then written once, in its final layout)."""
     if transform is None:
         transform = FrameTransform(size)
     elif size is not None:
         raise ValueError("pass size= or transform=, not both")
+    if out is not None:
+        _check_out(out, clip_shapes(tensor, clips, transform))
     members: defaultdict[int, list[int]] = defaultdict(list)
     for n, clip in enumerate(clips):
         members[clip.sample].append(n)
-    out: list[ClipFrames | None] = [None] * len(clips)
+    done: list[ClipFrames | None] = [None] * len(clips)
     for sample, group in members.items():
-        for n, read in zip(
-            group,
-            _read_sample(tensor, sample, [clips[n] for n in group], transform, seed, epoch),
-            strict=True,
-        ):
-            out[n] = read
-    return [c for c in out if c is not None]
+        arrays = None if out is None else [out[n] for n in group]
+        reads = _read_sample(
+            tensor, sample, [clips[n] for n in group], transform, seed, epoch, arrays
+        )
+        for n, read in zip(group, reads, strict=True):
+            done[n] = read
+    return [c for c in done if c is not None]
+
+
+def _check_out(out: Sequence[np.ndarray], shapes: list[tuple[int, int, int]]) -> None:
+    if len(out) != len(shapes):
+        raise ValueError(f"out holds {len(out)} arrays for {len(shapes)} clips")
+    for n, (array, shape) in enumerate(zip(out, shapes, strict=True)):
+        if array.shape != (*shape, 3) or array.dtype != np.uint8:
+            raise ValueError(
+                f"out[{n}] is {array.dtype} {array.shape}; clip {n} needs uint8 {(*shape, 3)}"
+            )
 
 
 def _read_sample(
@@ -348,6 +388,7 @@ def _read_sample(
     transform: FrameTransform,
     seed: int,
     epoch: int,
+    arrays: list[np.ndarray] | None = None,
 ) -> list[ClipFrames]:
     wanted = np.unique(np.concatenate([clip.frames for clip in clips]))
     view = tensor[sample, wanted.tolist()]
@@ -357,10 +398,9 @@ def _read_sample(
     converters = {
         box: view.converter(transform.size, transform.interpolation, box) for box in set(boxes)
     }
-    arrays = [
-        np.empty((len(c.frames), *_output(frame, box, transform.size), 3), np.uint8)
-        for c, box in zip(clips, boxes, strict=True)
-    ]
+    if arrays is None:
+        shape = transform.output((int(frame[0]), int(frame[1])))
+        arrays = [np.empty((len(c.frames), *shape, 3), np.uint8) for c in clips]
     # For each wanted frame, the (clip, position) pairs it fills, by conversion.
     targets: defaultdict[int, defaultdict[Any, list[tuple[int, int]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -378,16 +418,6 @@ def _read_sample(
         ClipFrames(clip, arrays[n], seconds[np.searchsorted(wanted, clip.frames)])
         for n, clip in enumerate(clips)
     ]
-
-
-def _output(
-    frame: tuple[int, ...], box: tuple[int, int, int, int] | None, size: tuple[int, int] | None
-) -> tuple[int, int]:
-    if size is not None:
-        return size
-    if box is not None:
-        return box[2], box[3]
-    return int(frame[0]), int(frame[1])
 
 
 # --- the tensors a loader reads: one set of rules for the torch and Ray loaders ---------

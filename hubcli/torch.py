@@ -24,6 +24,7 @@ torch is imported only here: ``import hubcli`` never loads it.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +44,7 @@ from hubcli.sampling import (
     FrameTransform,
     Policy,
     Sampler,
+    clip_shapes,
     label_columns,
     label_values,
     plan_for,
@@ -52,7 +54,7 @@ from hubcli.sampling import (
 from hubcli.settings import config
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from hubcli.sampling import ClipPlan
 
@@ -228,16 +230,19 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
         """A whole batch at once: its clips are planned together and each sample's frames
         are read in one pass (a keyframe run shared by clips is decoded once)."""
         ds = self.dataset()
-        slots = [_slot(i, len(self)) for i in indices]
+        videos = ds[self._tensor]
+        clips = self._plan.clips([_slot(i, len(self)) for i in indices], self._epoch)
+        frames = frame_buffers(clip_shapes(videos, clips, self._transform), self._layout)
         read = read_clips(
-            ds[self._tensor],
-            self._plan.clips(slots, self._epoch),
+            videos,
+            clips,
             transform=self._transform,
             seed=self._plan.spec.seed,
             epoch=self._epoch,
+            out=[rgb_view(f, self._layout) for f in frames],
         )
         labels = self._labels(ds, sorted({c.clip.sample for c in read}))
-        return [self._item(c, labels) for c in read]
+        return [self._item(c, f, labels) for c, f in zip(read, frames, strict=True)]
 
     def _labels(self, ds: Dataset, samples: list[int]) -> dict[str, dict[int, Any]]:
         """Each column's value for each sample (one read per column), as torch values."""
@@ -247,10 +252,10 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
             out[name] = {s: convert(v) for s, v in values.items()}
         return out
 
-    def _item(self, read: ClipFrames, labels: dict[str, dict[int, Any]]) -> dict[str, Any]:
-        frames = torch.from_numpy(read.frames)
-        if self._layout == "TCHW":
-            frames = frames.permute(0, 3, 1, 2).contiguous()
+    def _item(
+        self, read: ClipFrames, frames: torch.Tensor, labels: dict[str, dict[int, Any]]
+    ) -> dict[str, Any]:
+        """The item of clip ``read``, whose frames were read into ``frames``."""
         item: dict[str, Any] = {
             "frames": frames,
             "timestamps": torch.from_numpy(np.ascontiguousarray(read.timestamps, np.float64)),
@@ -304,10 +309,10 @@ class FrameDataset(ClipDataset):
     def _layouts() -> tuple[str, ...]:
         return ("CHW", "HWC")
 
-    def _item(self, read: ClipFrames, labels: dict[str, dict[int, Any]]) -> dict[str, Any]:
-        item = super()._item(read, labels)
-        frames = item["frames"][0]
-        item["frames"] = frames.permute(2, 0, 1).contiguous() if self._layout == "CHW" else frames
+    def _item(
+        self, read: ClipFrames, frames: torch.Tensor, labels: dict[str, dict[int, Any]]
+    ) -> dict[str, Any]:
+        item = super()._item(read, frames, labels)
         item["timestamps"] = item["timestamps"][0]
         item["frame_indices"] = item["frame_indices"][0]
         return item
@@ -413,36 +418,36 @@ class VideoFrames(IterableDataset[dict[str, Any]]):
         _, height, width, _ = view.shape
         box = transform.box((height, width))
         convert = view.converter(transform.size, transform.interpolation, box)
-        h, w = transform.size or ((box[2], box[3]) if box else (height, width))
+        h, w = transform.output((height, width))
         frames = np.arange(first, stop, dtype=np.int64)
         seconds = np.atleast_1d(view[first:stop].timestamp) if stop > first else np.zeros(0)
         step = self._clip_len or 1
-        pending: dict[int, tuple[np.ndarray, int]] = {}  # item -> (frames, filled)
+        pending: dict[int, tuple[torch.Tensor, np.ndarray, int]] = {}  # item -> frames, filled
         ready = 0
         for positions, picture in view.pictures(frames, convert=convert):
             for pos in positions:
                 item = pos // step
-                length = min(step, len(frames) - item * step)
-                array, filled = pending.get(item) or (np.empty((length, h, w, 3), np.uint8), 0)
+                if item not in pending:
+                    length = min(step, len(frames) - item * step)
+                    (tensor,) = frame_buffers([(length, h, w)], self._layout)
+                    pending[item] = (tensor, rgb_view(tensor, self._layout), 0)
+                tensor, array, filled = pending[item]
                 picture.rgb(array[pos % step])
-                pending[item] = (array, filled + 1)
-            while ready in pending and pending[ready][1] == len(pending[ready][0]):
-                array, _ = pending.pop(ready)
+                pending[item] = (tensor, array, filled + 1)
+            while ready in pending and pending[ready][2] == len(pending[ready][1]):
+                tensor, array, _ = pending.pop(ready)
                 at = slice(ready * step, ready * step + len(array))
-                yield self._item(view.index, array, frames[at], seconds[at], labels)
+                yield self._item(view.index, tensor, frames[at], seconds[at], labels)
                 ready += 1
 
     def _item(
         self,
         sample: int,
-        array: np.ndarray,
+        tensor: torch.Tensor,
         frames: np.ndarray,
         seconds: np.ndarray,
         labels: dict[str, dict[int, Any]],
     ) -> dict[str, Any]:
-        tensor = torch.from_numpy(array)
-        if self._layout in ("TCHW", "CHW"):
-            tensor = tensor.permute(0, 3, 1, 2).contiguous()
         item: dict[str, Any] = {
             "frames": tensor,
             "timestamps": torch.from_numpy(np.ascontiguousarray(seconds, np.float64)),
@@ -450,7 +455,8 @@ class VideoFrames(IterableDataset[dict[str, Any]]):
             "frame_indices": torch.from_numpy(np.ascontiguousarray(frames, np.int64)),
         }
         if self._clip_len is None:
-            item = {k: v[0] if isinstance(v, torch.Tensor) else v for k, v in item.items()}
+            item["timestamps"] = item["timestamps"][0]  # the frames are one frame already
+            item["frame_indices"] = item["frame_indices"][0]
         for name, by_sample in labels.items():
             item[name] = by_sample[sample]
         return item
@@ -501,12 +507,70 @@ def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _stacked(values: list[Any]) -> Any:
     if all(isinstance(v, torch.Tensor) for v in values):
+        whole = _whole(values)
+        if whole is not None:
+            return whole
         if len({tuple(v.shape) for v in values}) == 1:
             return torch.stack(values)
         return values
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return torch.tensor(values, dtype=torch.int64)
     return values
+
+
+#: Each layout's shape for ``(frames, height, width)``, and the permutation that views a
+#: tensor of it as ``(frames, height, width, 3)`` (a frame layout: as one frame).
+_LAYOUTS: dict[str, tuple[Callable[[int, int, int], tuple[int, ...]], Callable[[Any], Any]]] = {
+    "TCHW": (lambda t, h, w: (t, 3, h, w), lambda x: x.permute(0, 2, 3, 1)),
+    "THWC": (lambda t, h, w: (t, h, w, 3), lambda x: x),
+    "CHW": (lambda t, h, w: (3, h, w), lambda x: x.permute(1, 2, 0).unsqueeze(0)),
+    "HWC": (lambda t, h, w: (h, w, 3), lambda x: x.unsqueeze(0)),
+}
+
+
+def frame_buffers(shapes: Sequence[tuple[int, int, int]], layout: str) -> list[torch.Tensor]:
+    """Tensors (uint8, in ``layout``) for items of ``shapes`` ``(frames, height,
+    width)`` (a frame layout: frames is 1), into which their frames are decoded: the
+    conversion writes each frame in its final place, so nothing is permuted, stacked
+    or copied after it. Items of one shape are views of one batch tensor, which
+    :func:`collate` hands on whole; inside a DataLoader worker it lives in shared
+    memory, as torch's own collate puts a batch, so the trip to the main process copies
+    nothing either."""
+    shape_of, _ = _LAYOUTS[layout]
+    if len(set(shapes)) != 1:
+        return [_empty(shape_of(*s)) for s in shapes]
+    batch = _empty((len(shapes), *shape_of(*shapes[0])))
+    return list(batch.unbind(0))
+
+
+def rgb_view(frames: torch.Tensor, layout: str) -> np.ndarray:
+    """``frames`` (in ``layout``) as the ``(frames, height, width, 3)`` array that
+    :func:`hubcli.sampling.read_clips` writes into: a view, not a copy."""
+    view: np.ndarray = _LAYOUTS[layout][1](frames).numpy()
+    return view
+
+
+def _empty(shape: tuple[int, ...]) -> torch.Tensor:
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    # Shared memory from the start, as torch's default_collate allocates a worker's batch.
+    storage = torch.UntypedStorage._new_shared(math.prod(shape))  # type: ignore[no-untyped-call]
+    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
+
+
+def _whole(values: list[torch.Tensor]) -> torch.Tensor | None:
+    """The batch tensor ``values`` are, in order, every slice of (the items of one
+    :func:`frame_buffers` batch), which needs no stacking; else None."""
+    base = values[0]._base
+    if base is None or base.shape[0] != len(values) or base.dtype != values[0].dtype:
+        return None
+    for k, value in enumerate(values):
+        part = base[k]
+        if value._base is not base or value.data_ptr() != part.data_ptr():
+            return None
+        if value.shape != part.shape or value.stride() != part.stride():
+            return None
+    return base
 
 
 def _slot(index: Any, length: int) -> int:
