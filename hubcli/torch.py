@@ -554,8 +554,11 @@ def _empty(shape: tuple[int, ...]) -> torch.Tensor:
     if get_worker_info() is None:
         return torch.empty(shape, dtype=torch.uint8)
     # Shared memory from the start, as torch's default_collate allocates a worker's batch.
+    # The tensor is set to the storage with its shape (a view of a flat tensor would make
+    # the flat one every item's _base, and collate would not know the batch).
     storage = torch.UntypedStorage._new_shared(math.prod(shape))  # type: ignore[no-untyped-call]
-    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
+    strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+    return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape, strides)
 
 
 def _whole(values: list[torch.Tensor]) -> torch.Tensor | None:

@@ -88,14 +88,17 @@ def test_worker_batches_arrive_in_shared_memory_and_equal_the_main_process(path)
     assert len(here) == len(there) == 2
     for a, b in zip(here, there, strict=True):
         assert b["shared in the worker"] and not a["shared in the worker"]
+        assert a["handed on whole"] and b["handed on whole"]
         assert torch.equal(a["frames"], b["frames"])
 
 
 def _probed(items):
-    """collate, and whether the items' frames were in shared memory where they were made
-    (any tensor a worker sends is moved there on the way, so look before it is sent)."""
+    """collate, whether the batch was in shared memory where it was made (any tensor a
+    worker sends is moved there on the way, so look before it is sent), and whether
+    collate handed it on without stacking."""
     batch = collate(items)
-    batch["shared in the worker"] = items[0]["frames"].is_shared()
+    batch["shared in the worker"] = batch["frames"].is_shared()
+    batch["handed on whole"] = batch["frames"].data_ptr() == items[0]["frames"].data_ptr()
     return batch
 
 
