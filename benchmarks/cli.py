@@ -95,7 +95,15 @@ def _run_labels(bench: Bench, report: Report) -> None:
 
 
 def _run_ray(bench: Bench, report: Report) -> None:
-    report.ray = ray_scale.run(bench)
+    rounds = bench.cfg.ingest_rounds
+    if rounds is None:
+        report.ray = ray_scale.run(bench)
+        return
+    old = from_json(Report, json.loads(bench.cfg.out.with_suffix(".json").read_text())).ray
+    if old is None:
+        raise SystemExit("--ingest-only keeps the report's W11 reads, and it has none")
+    old.ingest = ray_scale.ingest_only(bench, rounds)
+    report.ray = old
 
 
 STAGES = (
@@ -141,7 +149,15 @@ def parse_args(argv: list[str]) -> Config:
         action="store_true",
         help="keep the report at OUTPUT and replace only the sections of the workloads run",
     )
+    parser.add_argument(
+        "--ingest-only",
+        type=int,
+        metavar="ROUNDS",
+        help="W11: run only its ingest, ROUNDS rounds, keeping the report's W11 reads (--merge)",
+    )
     args = parser.parse_args(argv)
+    if args.ingest_only is not None and not (args.merge and args.ingest_only > 0):
+        parser.error("--ingest-only takes a positive number of rounds and --merge")
     try:
         workloads = parse_workloads(args.workloads)
     except ValueError as exc:
@@ -162,6 +178,7 @@ def parse_args(argv: list[str]) -> Config:
         history_json=args.history_json,
         merge=args.merge,
         w9_clips_override=args.w9_clips,
+        ingest_rounds=args.ingest_only,
     )
 
 
@@ -226,9 +243,13 @@ def merged(out: Path, new: Report) -> Report:
     for name in replaced:
         setattr(old, name, getattr(new, name))
     note = f"{', '.join(replaced)}: `{new.meta.command.strip()}` on {new.meta.date}"
-    # An earlier note whose sections this run replaced again no longer says anything.
+    # An earlier note whose sections this run replaced again no longer says anything
+    # (but W11's reads stay from the run before an --ingest-only one).
     kept = [
-        n for n in old.meta.merged or [] if not set(n.split(":")[0].split(", ")) <= set(replaced)
+        n
+        for n in old.meta.merged or []
+        if "--ingest-only" in new.meta.command
+        or not set(n.split(":")[0].split(", ")) <= set(replaced)
     ]
     old.meta.merged = [*kept, note]
     old.targets = targets(old)

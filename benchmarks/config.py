@@ -60,6 +60,7 @@ class Config:
     history_json: Path | None = None  # W10's figures from an earlier run, instead of running it
     merge: bool = False  # this run's workloads replace theirs in the report at OUT
     w9_clips_override: int | None = None  # --w9-clips: W9's clip count instead of the mode's
+    ingest_rounds: int | None = None  # --ingest-only N: W11's ingest alone, N rounds
 
     @property
     def use_venv(self) -> bool:

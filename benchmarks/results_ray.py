@@ -18,6 +18,9 @@ S3 = "s3"
 JOBS_1 = "hubcli append --jobs 1"
 JOBS_2 = "hubcli append --jobs 2"
 SINK = "Datasink, 2 workers"
+#: The same with Ray Data's per-operator resource reservation off: on 2 CPUs it holds
+#: the second write task back for about a second (README, "Scaling out with Ray").
+SINK_FREE = "Datasink, 2 workers, reservation off"
 
 
 @dataclass

@@ -19,6 +19,7 @@ the same run, on one local Ray (``ray.init(num_cpus=2)``, once for the workload)
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ from benchmarks.results_ray import (
     PEER,
     S3,
     SINK,
+    SINK_FREE,
     RayIngest,
     RayRead,
     RayResult,
@@ -124,6 +126,26 @@ def run(bench: Bench) -> RayResult:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def ingest_only(bench: Bench, rounds: int) -> RayIngest:
+    """W11's ingest alone (``--ingest-only``), on a local Ray started for it."""
+    import ray
+
+    clips = ensure(INGEST_VIDEO, INGEST_COUNT)
+    work = Path(tempfile.mkdtemp(prefix="hubcli-w11-"))
+    ray.init(num_cpus=CPUS, include_dashboard=False, log_to_driver=False)
+    try:
+        bench.log(f"W11 ingest alone: {INGEST_COUNT} videos, {rounds} rounds of each way")
+        warm = str(work / "warm-up")  # Ray workers start, libraries load
+        hubcli.empty(warm).create_tensor("videos", htype="video", sample_compression="mp4")
+        _sink(warm, clips[:CPUS])
+        ingest = _ingest(clips, work, rounds)
+        _log_ingest(bench.log, ingest)
+        return ingest
+    finally:
+        ray.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _with_ray(
     bench: Bench,
     result: RayResult,
@@ -161,7 +183,7 @@ def _with_ray(
             for name, read in reads.items():
                 bench.log(f"W11 {store} {name}: {_said(read, result)}")
         rounds = INGEST_ROUNDS[bench.cfg.mode]
-        bench.log(f"W11 ingest: {INGEST_COUNT} videos, {rounds} rounds of 3 ways")
+        bench.log(f"W11 ingest: {INGEST_COUNT} videos, {rounds} rounds of each way")
         result.ingest = _ingest(clips, work, rounds)
     finally:
         ray.shutdown()
@@ -391,12 +413,17 @@ def _failed(exc: Exception) -> RayRead:
 
 
 def _ingest(clips: list[Path], work: Path, rounds: int) -> RayIngest:
+    # hubcli's modules compiled as an installed package's are (pip compiles them; a
+    # first run writes them): where PYTHONDONTWRITEBYTECODE is set, as on the machine
+    # these figures come from, every command and worker would compile them again.
+    compileall.compile_dir(ROOT / "hubcli", quiet=1)
     listing = work / "clips.txt"
     listing.write_text("".join(f"{p}\n" for p in clips))
     ways: dict[str, Callable[[str], None]] = {
         JOBS_1: lambda url: _append(url, listing, 1),
         JOBS_2: lambda url: _append(url, listing, 2),
         SINK: lambda url: _sink(url, clips),
+        SINK_FREE: lambda url: _sink(url, clips, reserve=False),
     }
     result = RayIngest(
         videos=len(clips),
@@ -422,16 +449,24 @@ def _ingest(clips: list[Path], work: Path, rounds: int) -> RayIngest:
 
 def _append(url: str, listing: Path, jobs: int) -> None:
     command = [sys.executable, "-m", "hubcli", "append", url, "videos", "--from-file"]
-    subprocess.run([*command, str(listing), "--jobs", str(jobs), "--quiet"], check=True)
+    # As a user runs it: without the malloc settings the timed readers of the other
+    # workloads run with (benchmarks.cli.keep_freed_memory), which slow a fork.
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    subprocess.run([*command, str(listing), "--jobs", str(jobs), "--quiet"], check=True, env=env)
 
 
-def _sink(url: str, clips: list[Path]) -> None:
+def _sink(url: str, clips: list[Path], reserve: bool = True) -> None:
     import ray.data
 
     import hubcli.ray
 
-    rows = ray.data.from_items([{"videos": str(p)} for p in clips], override_num_blocks=4)
-    rows.write_datasink(hubcli.ray.Datasink(url, columns=()), concurrency=CPUS)
+    context = ray.data.DataContext.get_current()
+    context.op_resource_reservation_enabled = reserve
+    try:
+        rows = ray.data.from_items([{"videos": str(p)} for p in clips], override_num_blocks=4)
+        rows.write_datasink(hubcli.ray.Datasink(url, columns=()), concurrency=CPUS)
+    finally:
+        context.op_resource_reservation_enabled = True
 
 
 # --- the log ------------------------------------------------------------------------------
@@ -458,8 +493,11 @@ def _log(say: Callable[[str], None], result: RayResult) -> None:
                 f"W11 {store}: read_videos + filter / read_frames wall time {speedup:.2f}x, "
                 f"CPU {result.cpu_ratio(store) or 0:.2f}x"
             )
-    ingest = result.ingest
-    if ingest is not None:
-        for name in (JOBS_2, SINK):
-            ratio = ingest.ratio(name)
-            say(f"W11 ingest {name} / {JOBS_1} throughput: {ratio or 0:.2f}x")
+    if result.ingest is not None:
+        _log_ingest(say, result.ingest)
+
+
+def _log_ingest(say: Callable[[str], None], ingest: RayIngest) -> None:
+    for name in (JOBS_2, SINK, SINK_FREE):
+        ratio = ingest.ratio(name)
+        say(f"W11 ingest {name} / {JOBS_1} throughput: {ratio or 0:.2f}x")
