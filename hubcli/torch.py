@@ -54,7 +54,7 @@ from hubcli.sampling import (
 from hubcli.settings import config
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from hubcli.sampling import ClipPlan
 
@@ -72,9 +72,10 @@ class ClipDataset(TorchDataset[dict[str, Any]]):
     ``len()`` is the number of clip slots (see :class:`hubcli.sampling.ClipSpec` for
     ``sampler``, ``clips_per_video``, ``clip_stride``, ``frame_step``, ``fps`` and
     ``policy``). An item is a dict: ``frames`` (uint8, ``layout`` ``"TCHW"`` or
-    ``"THWC"``), ``timestamps`` (float64 seconds of those frames), ``index`` (the
-    sample), ``frame_indices`` (int64), and one key per label column in ``columns``
-    (class_label and generic: a tensor; text: a str; json: the value).
+    ``"THWC"``, stored channels-last either way: see :func:`frame_buffers`),
+    ``timestamps`` (float64 seconds of those frames), ``index`` (the sample),
+    ``frame_indices`` (int64), and one key per label column in ``columns`` (class_label
+    and generic: a tensor; text: a str; json: the value).
 
     ``crop`` and ``size=(height, width)`` are applied while each frame is converted to
     RGB (one swscale pass), not after: ``crop="center"`` takes the largest centred box
@@ -518,35 +519,38 @@ def _stacked(values: list[Any]) -> Any:
     return values
 
 
-#: Each layout's shape for ``(frames, height, width)``, and the permutation that views a
-#: tensor of it as ``(frames, height, width, 3)`` (a frame layout: as one frame).
-_LAYOUTS: dict[str, tuple[Callable[[int, int, int], tuple[int, ...]], Callable[[Any], Any]]] = {
-    "TCHW": (lambda t, h, w: (t, 3, h, w), lambda x: x.permute(0, 2, 3, 1)),
-    "THWC": (lambda t, h, w: (t, h, w, 3), lambda x: x),
-    "CHW": (lambda t, h, w: (3, h, w), lambda x: x.permute(1, 2, 0).unsqueeze(0)),
-    "HWC": (lambda t, h, w: (h, w, 3), lambda x: x.unsqueeze(0)),
-}
+#: Each layout's dimensions, in the order of ``(frames, height, width, 3)`` memory. Frames
+#: are stored channels-last whatever the layout (as TorchCodec's NCHW frames are): the
+#: conversion writes each RGB row where it stays, and a channels-first layout is a view.
+_ORDER = {"TCHW": (0, 3, 1, 2), "THWC": (0, 1, 2, 3), "CHW": (2, 0, 1), "HWC": (0, 1, 2)}
 
 
 def frame_buffers(shapes: Sequence[tuple[int, int, int]], layout: str) -> list[torch.Tensor]:
     """Tensors (uint8, in ``layout``) for items of ``shapes`` ``(frames, height,
     width)`` (a frame layout: frames is 1), into which their frames are decoded: the
-    conversion writes each frame in its final place, so nothing is permuted, stacked
-    or copied after it. Items of one shape are views of one batch tensor, which
+    conversion writes each frame in its final place, so nothing is copied after it.
+    The memory is channels-last: ``TCHW``/``CHW`` tensors are views of it (strides
+    ``(3HW, 1, 3W, 3)``), as TorchCodec gives them; ``.contiguous()`` makes a copy laid
+    out channel by channel. Items of one shape are views of one batch tensor, which
     :func:`collate` hands on whole; inside a DataLoader worker it lives in shared
     memory, as torch's own collate puts a batch, so the trip to the main process copies
     nothing either."""
-    shape_of, _ = _LAYOUTS[layout]
-    if len(set(shapes)) != 1:
-        return [_empty(shape_of(*s)) for s in shapes]
-    batch = _empty((len(shapes), *shape_of(*shapes[0])))
+    order = _ORDER[layout]
+    clip = len(order) == 4
+    memory = [(t, h, w, 3) if clip else (h, w, 3) for t, h, w in shapes]
+    if len(set(memory)) != 1:
+        return [_empty(m).permute(order) for m in memory]
+    batch = _empty((len(memory), *memory[0])).permute(0, *(k + 1 for k in order))
     return list(batch.unbind(0))
 
 
 def rgb_view(frames: torch.Tensor, layout: str) -> np.ndarray:
-    """``frames`` (in ``layout``) as the ``(frames, height, width, 3)`` array that
-    :func:`hubcli.sampling.read_clips` writes into: a view, not a copy."""
-    view: np.ndarray = _LAYOUTS[layout][1](frames).numpy()
+    """``frames`` (a :func:`frame_buffers` tensor in ``layout``) as the ``(frames,
+    height, width, 3)`` array that :func:`hubcli.sampling.read_clips` writes into: its
+    memory, not a copy."""
+    order = _ORDER[layout]
+    memory = frames.permute(sorted(range(len(order)), key=order.__getitem__))
+    view: np.ndarray = (memory if len(order) == 4 else memory.unsqueeze(0)).numpy()
     return view
 
 
@@ -562,18 +566,19 @@ def _empty(shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _whole(values: list[torch.Tensor]) -> torch.Tensor | None:
-    """The batch tensor ``values`` are, in order, every slice of (the items of one
-    :func:`frame_buffers` batch), which needs no stacking; else None."""
-    base = values[0]._base
-    if base is None or base.shape[0] != len(values) or base.dtype != values[0].dtype:
+    """The batch ``values`` are, in order, every item of (one :func:`frame_buffers`
+    batch), as one tensor of their layout without stacking; else None."""
+    first = values[0]
+    base = first._base
+    if base is None or base.shape[0] != len(values) or base.dtype != first.dtype:
         return None
+    step = base.stride(0)
     for k, value in enumerate(values):
-        part = base[k]
-        if value._base is not base or value.data_ptr() != part.data_ptr():
+        if value._base is not base or value.data_ptr() != base[k].data_ptr():
             return None
-        if value.shape != part.shape or value.stride() != part.stride():
+        if value.shape != first.shape or value.stride() != first.stride():
             return None
-    return base
+    return first.as_strided((len(values), *first.shape), (step, *first.stride()))
 
 
 def _slot(index: Any, length: int) -> int:
