@@ -270,6 +270,11 @@ class FileProgress:
             self._render(self, started)
 
 
+#: Seconds between two redraws of a file bar (Rich's own rate): drawing costs
+#: milliseconds, and files can be stored faster than that.
+_REDRAW = 0.1
+
+
 @contextmanager
 def file_progress(
     verb: str, files: int, total: int | None, *, interval: float = 1.0
@@ -336,6 +341,9 @@ def _rich_file_progress(
     )
 
     # The description holds no data (no file name): Rich reads it as markup.
+    # Drawn as the work reports, not by Rich's refresh thread: a process that runs one
+    # thread alone can fork `--jobs` workers (core/parallel.py), which start in
+    # milliseconds where spawned ones take about a second.
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -343,15 +351,22 @@ def _rich_file_progress(
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task(f"{verb} file 0/{files}", total=total)
+        drawn = [0.0]
 
         def render(progress: FileProgress, started: bool) -> None:
+            due = time.monotonic() - drawn[0] >= _REDRAW
             bar.update(
                 task,
                 description=progress.description,
                 completed=progress.completed,
                 total=progress.total,
+                refresh=due,
             )
+            if due:
+                drawn[0] = time.monotonic()
 
+        bar.refresh()
         yield FileProgress(verb, files, total, render)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -65,3 +66,25 @@ def test_no_color(target, corpus):
     assert "appending" in plain
     assert SGR_COLOUR.search(coloured), "the check for colour codes found none without NO_COLOR"
     assert not SGR_COLOUR.search(plain)
+
+
+def test_the_file_bar_runs_no_thread():
+    """A bar drawn by Rich's refresh thread would make `append --jobs N` spawn its workers
+    (about a second each) instead of forking them: the bar is drawn as the work reports."""
+    from rich.console import Console
+
+    from hubcli.cli import output
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    screen = io.StringIO()
+    console = Console(force_terminal=True, file=screen, width=100)
+    before = threads()
+    bars = output._rich_file_progress(console, "appending", 3, 100)
+    progress = next(bars)
+    progress.start("a.mp4")
+    progress.set_completed(50)
+    assert threads() == before
+    bars.close()
+    assert "appending file 1/3" in screen.getvalue()  # drawn all the same
