@@ -354,10 +354,12 @@ def _rich_file_progress(
         auto_refresh=False,
     ) as bar:
         task = bar.add_task(f"{verb} file 0/{files}", total=total)
-        drawn = [0.0]
+        drawn = 0.0
 
         def render(progress: FileProgress, started: bool) -> None:
-            due = time.monotonic() - drawn[0] >= _REDRAW
+            nonlocal drawn
+            now = time.monotonic()
+            due = now - drawn >= _REDRAW
             bar.update(
                 task,
                 description=progress.description,
@@ -366,7 +368,7 @@ def _rich_file_progress(
                 refresh=due,
             )
             if due:
-                drawn[0] = time.monotonic()
+                drawn = now
 
         bar.refresh()
         yield FileProgress(verb, files, total, render)
