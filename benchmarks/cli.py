@@ -208,7 +208,7 @@ def main() -> None:
             log("(scripts/bench.sh makes it)")
         report = run(cfg, log)
         if cfg.merge:
-            report = merged(cfg.out, report)
+            report = merged(cfg.out, report, keep_notes=cfg.ingest_rounds is not None)
         write_report(report, cfg.out)
         log(f"wrote {cfg.out}.md and {cfg.out}.json in {report.meta.seconds} s")
 
@@ -231,9 +231,11 @@ def run(cfg: Config, log: Log) -> Report:
     return report
 
 
-def merged(out: Path, new: Report) -> Report:
+def merged(out: Path, new: Report, *, keep_notes: bool = False) -> Report:
     """The report at ``out`` with the sections ``new`` has replaced by ``new``'s, and
-    its targets computed again; the head says which sections came from which run."""
+    its targets computed again; the head says which sections came from which run.
+    ``keep_notes``: ``new`` replaced part of a section (W11's ingest alone), so the
+    note of the run the rest comes from stays."""
     old = from_json(Report, json.loads(out.with_suffix(".json").read_text()))
     replaced = [
         f.name
@@ -243,13 +245,11 @@ def merged(out: Path, new: Report) -> Report:
     for name in replaced:
         setattr(old, name, getattr(new, name))
     note = f"{', '.join(replaced)}: `{new.meta.command.strip()}` on {new.meta.date}"
-    # An earlier note whose sections this run replaced again no longer says anything
-    # (but W11's reads stay from the run before an --ingest-only one).
+    # An earlier note whose sections this run replaced again no longer says anything.
     kept = [
         n
         for n in old.meta.merged or []
-        if "--ingest-only" in new.meta.command
-        or not set(n.split(":")[0].split(", ")) <= set(replaced)
+        if keep_notes or not set(n.split(":")[0].split(", ")) <= set(replaced)
     ]
     old.meta.merged = [*kept, note]
     old.targets = targets(old)
