@@ -7,7 +7,18 @@ import statistics
 from typing import TYPE_CHECKING
 
 from benchmarks.results import TargetRow
-from benchmarks.results_ray import HUBCLI, JOBS_1, JOBS_2, LOCAL, S3, SINK, SINK_FREE
+from benchmarks.results_ray import (
+    BASELINE,
+    HUBCLI,
+    JOBS_2,
+    LOCAL,
+    LOOP_1,
+    LOOP_2,
+    S3,
+    SINK,
+    SINK_FREE,
+    baseline,
+)
 
 if TYPE_CHECKING:
     from benchmarks.results_ray import RayIngest, RayRead, RayResult
@@ -144,19 +155,37 @@ def _ingest_md(i: RayIngest) -> list[str]:
         "a fresh local dataset, in rounds of one run of each way (the order rotating); the "
         "command line in a fresh process, start-up included (hubcli's modules "
         "byte-compiled beforehand, as pip installs them). The ratio is the median of "
-        f"the rounds' throughput ratios to `{JOBS_1}`. Load average after each round: "
+        "the rounds' throughput ratios to the way it names. Load average after each round: "
         f"{loads}.",
         "",
-        "| way | s per run | videos/s (median) | MB/s | / --jobs 1 |",
+        "| way | s per run | videos/s (median) | MB/s | throughput ratio |",
         "|---|---|---|---|---|",
     ]
     for name, runs in i.seconds.items():
-        if not runs:
-            continue
-        mid = statistics.median(runs)
-        ratio = 1.0 if name == JOBS_1 else i.ratio(name)
-        md.append(
-            f"| `{name}` | {', '.join(f'{s:.1f}' for s in runs)} | {i.videos / mid:.1f} | "
-            f"{i.bytes / 1e6 / mid:.1f} | {'-' if ratio is None else f'{ratio:.2f}x'} |"
-        )
+        if runs:
+            md.append(_ingest_row(i, name, runs))
+    context = [name for name in i.compared() if name in BASELINE and i.seconds[name]]
+    if context:
+        md += [
+            "",
+            "What two processes get on this machine, in the same rounds (context for the "
+            "goals, not goals): "
+            + "; ".join(f"{name} / {baseline(name)}: {i.ratio(name) or 0:.2f}x" for name in context)
+            + ". A warm process times only the append (its imports done before the clock); "
+            "the loop's share of each process is timed from the start of its loop.",
+        ]
     return md
+
+
+def _ingest_row(i: RayIngest, name: str, runs: list[float]) -> str:
+    mid = statistics.median(runs)
+    loop = name in (LOOP_1, LOOP_2)
+    rate = "-" if loop else f"{i.videos / mid:.1f}"
+    mb = "-" if loop else f"{i.bytes / 1e6 / mid:.1f}"
+    base = baseline(name)
+    if name == base or name in BASELINE.values():
+        ratio = "1.00x"
+    else:
+        value = i.ratio(name)
+        ratio = "-" if value is None else f"{value:.2f}x of `{base}`"
+    return f"| `{name}` | {', '.join(f'{s:.1f}' for s in runs)} | {rate} | {mb} | {ratio} |"

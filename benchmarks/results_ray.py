@@ -21,6 +21,16 @@ SINK = "Datasink, 2 workers"
 #: The same with Ray Data's per-operator resource reservation off: on 2 CPUs it holds
 #: the second write task back for about a second (README, "Scaling out with Ray").
 SINK_FREE = "Datasink, 2 workers, reservation off"
+#: What two processes get on this machine, measured in the same rounds (context, not
+#: goals): the same append through the Python API in a warm process (imports done,
+#: only the append timed), and a loop of pure Python, whole in one process and split
+#: over two.
+API_1 = "tensor.extend(jobs=1), warm process"
+API_2 = "tensor.extend(jobs=2), warm process"
+LOOP_1 = "pure Python loop, 1 process"
+LOOP_2 = "pure Python loop, split over 2 processes"
+#: The run each way's throughput is divided by (the others': --jobs 1's).
+BASELINE = {API_2: API_1, LOOP_2: LOOP_1}
 
 
 @dataclass
@@ -51,6 +61,11 @@ class RayRead:
     error: str | None = field(default=None, metadata=OMIT)  # it failed (then no figures)
 
 
+def baseline(name: str) -> str:
+    """The ingest way whose throughput ``name``'s is compared with."""
+    return BASELINE.get(name, JOBS_1)
+
+
 @dataclass
 class RayIngest:
     """The same small videos appended to a fresh local dataset by each way, in rounds
@@ -63,9 +78,16 @@ class RayIngest:
     seconds: dict[str, list[float]] = field(default_factory=dict)
     load_average: list[float] = field(default_factory=list)  # 1 min, after each round
 
+    def compared(self) -> list[str]:
+        """The ways measured that are compared with a baseline (not baselines)."""
+        baselines = {JOBS_1, *BASELINE.values()}
+        return [name for name in self.seconds if name not in baselines]
+
     def ratio(self, name: str) -> float | None:
-        """Throughput of ``name`` over ``--jobs 1``'s: the median of the rounds' ratios."""
-        base, other = self.seconds.get(JOBS_1, []), self.seconds.get(name, [])
+        """Throughput of ``name`` over its baseline's (``--jobs 1`` unless BASELINE
+        names another): the median of the rounds' ratios."""
+        base = self.seconds.get(baseline(name), [])
+        other = self.seconds.get(name, [])
         pairs = [b / o for b, o in zip(base, other, strict=False) if o > 0]
         return statistics.median(pairs) if pairs else None
 

@@ -178,3 +178,35 @@ def test_w11_reads_back_and_renders_each_goal_against_its_peer():
     )
     assert "error: boom" in page and "load average" in page
     assert result.cpu_ratio(LOCAL) == 5.0 and "idle machine: local 5.00x." in page
+
+
+def test_w11_ingest_compares_each_context_way_with_its_own_baseline():
+    """The API in a warm process and the pure Python loop are each divided by their own
+    one-process run, not by the command line's; they are context, not goals."""
+    from benchmarks.report_ray import ray_goals, ray_md
+    from benchmarks.results_ray import (
+        API_1,
+        API_2,
+        JOBS_1,
+        JOBS_2,
+        LOCAL,
+        LOOP_1,
+        LOOP_2,
+        RayIngest,
+        RayResult,
+    )
+
+    seconds = {JOBS_1: [4.0], JOBS_2: [2.5], API_1: [3.0], API_2: [2.0], LOOP_1: [1.6]}
+    seconds[LOOP_2] = [1.0]
+    result = RayResult(20, "H.264", 36_000, 30, 1_200, 150_000_000, 20_000, 80_000_000, 2)
+    result.ingest = RayIngest(200, 20_000_000, "small", seconds)
+    assert from_json(RayResult, to_json(result)) == result
+    assert result.ingest.compared() == [JOBS_2, API_2, LOOP_2]
+    assert result.ingest.ratio(API_2) == 1.5 and result.ingest.ratio(LOOP_2) == 1.6
+    assert result.ingest.ratio(JOBS_2) == 1.6
+    goals = {g.target for g in ray_goals(result) if g.workload == LOCAL}
+    assert not any(API_2 in g or LOOP_2 in g for g in goals)
+    page = "\n".join(ray_md(result))
+    assert f"| `{API_2}` | 2.0 | 100.0 | 10.0 | 1.50x of `{API_1}` |" in page
+    assert f"| `{LOOP_2}` | 1.0 | - | - | 1.60x of `{LOOP_1}` |" in page
+    assert f"{API_2} / {API_1}: 1.50x; {LOOP_2} / {LOOP_1}: 1.60x." in page

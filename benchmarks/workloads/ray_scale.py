@@ -14,7 +14,10 @@ the same run, on one local Ray (``ray.init(num_cpus=2)``, once for the workload)
   ``AWS_ENDPOINT_URL`` (set before ``ray.init``: workers inherit it).
 - 200 small videos appended to a fresh local dataset by ``hubcli append --jobs 1``,
   ``--jobs 2`` (each a fresh process, as a user runs it) and ``Datasink`` with 2 write
-  tasks at a time, in rounds (one run of each, the order rotating).
+  tasks at a time, in rounds (one run of each, the order rotating). In the same rounds,
+  what two processes get on this machine: ``extend(jobs=1)`` and ``extend(jobs=2)`` in
+  a process whose imports are done (only the append timed), and a loop of pure Python
+  whole in one process and split over two.
 """
 
 from __future__ import annotations
@@ -37,10 +40,14 @@ import numpy as np
 import hubcli
 from benchmarks.oracle import HASH_VERSION
 from benchmarks.results_ray import (
+    API_1,
+    API_2,
     HUBCLI,
     JOBS_1,
     JOBS_2,
     LOCAL,
+    LOOP_1,
+    LOOP_2,
     PEER,
     S3,
     SINK,
@@ -48,6 +55,7 @@ from benchmarks.results_ray import (
     RayIngest,
     RayRead,
     RayResult,
+    baseline,
 )
 from benchmarks.videos import ROOT
 from benchmarks.workloads import ray_counting
@@ -419,11 +427,17 @@ def _ingest(clips: list[Path], work: Path, rounds: int) -> RayIngest:
     compileall.compile_dir(ROOT / "hubcli", quiet=1)
     listing = work / "clips.txt"
     listing.write_text("".join(f"{p}\n" for p in clips))
-    ways: dict[str, Callable[[str], None]] = {
+    # Each way appends to ``url``; one that times itself returns its seconds (the
+    # others are timed around the call).
+    ways: dict[str, Callable[[str], float | None]] = {
         JOBS_1: lambda url: _append(url, listing, 1),
         JOBS_2: lambda url: _append(url, listing, 2),
         SINK: lambda url: _sink(url, clips),
         SINK_FREE: lambda url: _sink(url, clips, reserve=False),
+        API_1: lambda url: _extend(url, listing, 1),
+        API_2: lambda url: _extend(url, listing, 2),
+        LOOP_1: lambda url: _loop(1),
+        LOOP_2: lambda url: _loop(2),
     }
     result = RayIngest(
         videos=len(clips),
@@ -438,21 +452,73 @@ def _ingest(clips: list[Path], work: Path, rounds: int) -> RayIngest:
             ds = hubcli.empty(url, overwrite=True)
             ds.create_tensor("videos", htype="video", sample_compression="mp4")
             start = time.perf_counter()
-            ways[name](url)
-            result.seconds[name].append(time.perf_counter() - start)
-            if len(hubcli.load(url, read_only=True).videos) != len(clips):
-                raise AssertionError(f"{name} did not append every video")
+            timed = ways[name](url)
+            result.seconds[name].append(time.perf_counter() - start if timed is None else timed)
+            appended = len(hubcli.load(url, read_only=True).videos)
+            if appended != (0 if name in (LOOP_1, LOOP_2) else len(clips)):
+                raise AssertionError(f"{name} appended {appended} videos of {len(clips)}")
             shutil.rmtree(url, ignore_errors=True)
         result.load_average.append(os.getloadavg()[0])
     return result
 
 
+def _user_env() -> dict[str, str]:
+    """The environment as a user's: without the malloc settings the timed readers of
+    the other workloads run with (benchmarks.cli.keep_freed_memory), which slow a fork."""
+    return {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+
+
 def _append(url: str, listing: Path, jobs: int) -> None:
     command = [sys.executable, "-m", "hubcli", "append", url, "videos", "--from-file"]
-    # As a user runs it: without the malloc settings the timed readers of the other
-    # workloads run with (benchmarks.cli.keep_freed_memory), which slow a fork.
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    subprocess.run([*command, str(listing), "--jobs", str(jobs), "--quiet"], check=True, env=env)
+    command += [str(listing), "--jobs", str(jobs), "--quiet"]
+    subprocess.run(command, check=True, env=_user_env())
+
+
+#: The append of _extend: a process with hubcli and its video stack imported, timing
+#: only ``extend`` (OPENBLAS_NUM_THREADS=1, as the command line sets it, lets it fork).
+EXTEND = """
+import sys, time
+import hubcli, hubcli.video.decode, hubcli.video.index
+url, listing, jobs = sys.argv[1:]
+paths = open(listing).read().split()
+videos = hubcli.load(url).videos
+start = time.perf_counter()
+videos.extend(paths, jobs=int(jobs))
+print(time.perf_counter() - start)
+"""
+
+
+def _extend(url: str, listing: Path, jobs: int) -> float:
+    env = {**_user_env(), "OPENBLAS_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", EXTEND, url, str(listing), str(jobs)]
+    done = subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
+
+
+#: A loop of pure Python, ``LOOP_STEPS`` steps in all, whatever the processes.
+LOOP = """
+import sys, time
+steps = int(sys.argv[1])
+start = time.perf_counter()
+total = 0
+for i in range(steps):
+    total += i * i
+print(time.perf_counter() - start)
+"""
+LOOP_STEPS = 24_000_000
+
+
+def _loop(processes: int) -> float:
+    """Seconds until the last of ``processes`` processes has run its share of the loop
+    (each timed from the start of its loop: interpreter start-ups are not counted)."""
+    command = [sys.executable, "-c", LOOP, str(LOOP_STEPS // processes)]
+    running = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(processes)
+    ]
+    outputs = [p.communicate()[0] for p in running]
+    if any(p.returncode for p in running):
+        raise AssertionError("the pure Python loop failed")
+    return max(float(out.split()[-1]) for out in outputs)
 
 
 def _sink(url: str, clips: list[Path], reserve: bool = True) -> None:
@@ -498,6 +564,6 @@ def _log(say: Callable[[str], None], result: RayResult) -> None:
 
 
 def _log_ingest(say: Callable[[str], None], ingest: RayIngest) -> None:
-    for name in (JOBS_2, SINK, SINK_FREE):
-        ratio = ingest.ratio(name)
-        say(f"W11 ingest {name} / {JOBS_1} throughput: {ratio or 0:.2f}x")
+    for name in ingest.compared():
+        ratio = ingest.ratio(name) or 0
+        say(f"W11 ingest {name} / {baseline(name)} throughput: {ratio:.2f}x")
