@@ -511,12 +511,23 @@ def _stacked(values: list[Any]) -> Any:
         whole = _whole(values)
         if whole is not None:
             return whole
+        first = values[0]
         if len({tuple(v.shape) for v in values}) == 1:
-            return torch.stack(values)
-        return values
+            out = _empty((len(values), *first.shape), first.dtype) if _in_worker() else None
+            return torch.stack(values, out=out)
+        return [_shared(v) for v in values]
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return torch.tensor(values, dtype=torch.int64)
+        return _shared(torch.tensor(values, dtype=torch.int64))
     return values
+
+
+def _in_worker() -> bool:
+    return get_worker_info() is not None
+
+
+def _shared(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``, in shared memory inside a DataLoader worker (see :func:`_empty`)."""
+    return tensor.share_memory_() if _in_worker() else tensor  # type: ignore[no-untyped-call]
 
 
 #: Each layout's dimensions, in the order of ``(frames, height, width, 3)`` memory. Frames
@@ -554,15 +565,21 @@ def rgb_view(frames: torch.Tensor, layout: str) -> np.ndarray:
     return view
 
 
-def _empty(shape: tuple[int, ...]) -> torch.Tensor:
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=torch.uint8)
-    # Shared memory from the start, as torch's default_collate allocates a worker's batch.
+def _empty(shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """An empty tensor; inside a DataLoader worker, in shared memory from the start, as
+    torch's default_collate allocates a worker's batch. A tensor a worker sends that is
+    not there is copied there by the queue's feeder thread, with the GIL released: the
+    copy costs the batch's size again, and a worker that exits meanwhile (the loader
+    shut down after a ``break``) ends that thread inside torch's C++ code, which aborts
+    the worker ("terminate called without an active exception")."""
+    if not _in_worker():
+        return torch.empty(shape, dtype=dtype)
     # The tensor is set to the storage with its shape (a view of a flat tensor would make
     # the flat one every item's _base, and collate would not know the batch).
-    storage = torch.UntypedStorage._new_shared(math.prod(shape))  # type: ignore[no-untyped-call]
+    nbytes = math.prod(shape) * dtype.itemsize
+    storage = torch.UntypedStorage._new_shared(nbytes)  # type: ignore[no-untyped-call]
     strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
-    return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape, strides)
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
 
 
 def _whole(values: list[torch.Tensor]) -> torch.Tensor | None:

@@ -95,16 +95,25 @@ def test_worker_batches_arrive_in_shared_memory_and_equal_the_main_process(path)
     assert len(here) == len(there) == 2
     for a, b in zip(here, there, strict=True):
         assert b["shared in the worker"] and not a["shared in the worker"]
+        assert b["unshared tensors"] == [] and "frame_indices" in a["unshared tensors"]
         assert a["handed on whole"] and b["handed on whole"]
         assert torch.equal(a["frames"], b["frames"])
+        assert torch.equal(a["frame_indices"], b["frame_indices"])
 
 
 def _probed(items):
     """collate, whether the batch was in shared memory where it was made (any tensor a
-    worker sends is moved there on the way, so look before it is sent), and whether
-    collate handed it on without stacking."""
+    worker sends is moved there on the way, so look before it is sent: that copy runs
+    in the queue's thread, which a worker's exit can end inside torch's C++ code and
+    abort it), which of its tensors were not, and whether collate handed the frames on
+    without stacking."""
     batch = collate(items)
     batch["shared in the worker"] = batch["frames"].is_shared()
+    batch["unshared tensors"] = [
+        key
+        for key, value in batch.items()
+        if isinstance(value, torch.Tensor) and not value.is_shared()
+    ]
     batch["handed on whole"] = batch["frames"].data_ptr() == items[0]["frames"].data_ptr()
     return batch
 
