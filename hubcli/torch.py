@@ -569,9 +569,9 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Te
     """An empty tensor; inside a DataLoader worker, in shared memory from the start, as
     torch's default_collate allocates a worker's batch. A tensor a worker sends that is
     not there is copied there by the queue's feeder thread, with the GIL released: the
-    copy costs the batch's size again, and a worker that exits meanwhile (the loader
-    shut down after a ``break``) ends that thread inside torch's C++ code, which aborts
-    the worker ("terminate called without an active exception")."""
+    copy costs its size again, and a worker that exits meanwhile (the loader shut down
+    after a ``break``) can end that thread inside the copy, in torch's C++ code, which
+    aborts the worker ("terminate called without an active exception")."""
     if not _in_worker():
         return torch.empty(shape, dtype=dtype)
     # The tensor is set to the storage with its shape (a view of a flat tensor would make

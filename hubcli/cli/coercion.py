@@ -4,7 +4,7 @@ Typer 0.29 converts every parameter's value with a pydantic TypeAdapter that it 
 when the command runs: importing pydantic and building the adapters of a command's
 options took 0.15 s of every call's start-up, more than the rest of the parsing
 (issue #15: CI scripts call hubcli hundreds of times), and left tens of thousands of
-objects that every later garbage collection walked (0.07 s more over an append).
+objects that every later garbage collection walked (0.09 s more over an append).
 
 Every option of hubcli is a str, a bool flag, an int, a Path, an enum, or a list of
 str. Their well-formed values are converted here, to what Typer's adapter gives for
@@ -14,7 +14,7 @@ use, so that its error messages stay the ones users see.
 
 This leans on Typer's private parameter API (a parameter's ``_runtime_param``, built
 on first use, and the conversion helpers of ``typer._param_types``). A Typer without it
-(before 0.29, which did not use pydantic either) keeps its own conversion: :func:`install`
+(0.26 to 0.28, which do not use pydantic) keeps its own conversion: :func:`install`
 changes only parameters that have that attribute.
 """
 
