@@ -26,7 +26,9 @@ must guard its top level with ``if __name__ == "__main__":`` (each worker import
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import json
 import math
 import multiprocessing
@@ -112,6 +114,10 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(events: SimpleQueue[tuple[int, int]] | None) -> None:
     _WORKER.clear()
     _WORKER["events"] = events
+    # A spawned worker ends with Python's whole shutdown while the caller waits for it,
+    # whose collections walk every object left; frozen, they are not (a forked worker
+    # leaves with os._exit and never runs this).
+    atexit.register(gc.freeze)
 
 
 def _dataset(opener: Opener) -> Dataset:
