@@ -218,15 +218,14 @@ def test_workers_are_forked_only_from_a_process_with_one_thread():
     assert out.stdout.split() == ["fork", "fork", "spawn"]
 
 
-def test_forked_workers_append_what_one_process_does(tmp_path, corpus, oracle):
+def test_forked_workers_append_what_one_process_does(tmp_path, corpus, oracle, make_dataset):
     """The command line in a fresh process (one thread: its workers are forked)."""
     import subprocess
     import sys
 
     sources = [str(corpus[n]) for n in ORDER]
     root = tmp_path / "ds"
-    ds = hubcli.empty(root)
-    ds.create_tensor("videos", sample_compression="mp4")
+    make_dataset(root, {"videos": ("mp4", [])})
     command = [sys.executable, "-m", "hubcli", "append", str(root), "videos", *sources]
     subprocess.run([*command, "--jobs", "3", "--quiet"], check=True, capture_output=True)
     videos = hubcli.load(root).videos

@@ -147,11 +147,11 @@ def test_info_loads_no_numpy(small_ds):
     assert "numpy" not in _loaded(["shape", small_ds, "videos[0]"])
 
 
-def test_option_values_are_converted_without_pydantic(small_ds, corpus, tmp_path):
+def test_option_values_are_converted_without_pydantic(small_ds, corpus, tmp_path, make_dataset):
     """A str, an int, a Path, an enum and a list of str, as given: no pydantic (0.15 s of
     start-up with Typer 0.29; hubcli.cli.coercion)."""
     ds = tmp_path / "ds"
-    hubcli.empty(ds).create_tensor("videos")
+    make_dataset(ds, {"videos": []})
     clip = str(corpus["h264_bframes"])
     append = ["append", str(ds), "videos", clip, clip, "--jobs", "2", "--quiet"]
     export = ["export", small_ds, "videos[0, 0:2]", "-o", str(tmp_path / "f.npy")]

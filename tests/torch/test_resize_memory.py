@@ -17,7 +17,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, get_worker_info
 
-import hubcli
 from hubcli.torch import ClipDataset, collate
 
 #: 8 clips of 16 frames at 224x224: the size of W9's batches, where the growth showed.
@@ -28,11 +27,9 @@ ALLOWED_MB = 20
 
 
 @pytest.fixture(scope="module")
-def path(tmp_path_factory, corpus):
+def path(tmp_path_factory, make_dataset):
     root = tmp_path_factory.mktemp("resize-memory") / "ds"
-    ds = hubcli.empty(root)
-    ds.create_tensor("videos")
-    ds.videos.extend([str(corpus["h264_bframes"]), str(corpus["hevc"])])
+    make_dataset(root, {"videos": ["h264_bframes", "hevc"]})
     return str(root)
 
 
