@@ -99,7 +99,7 @@ def _run_ray(bench: Bench, report: Report) -> None:
     if rounds is None:
         report.ray = ray_scale.run(bench)
         return
-    old = from_json(Report, json.loads(bench.cfg.out.with_suffix(".json").read_text())).ray
+    old = saved_report(bench.cfg.out).ray
     if old is None:
         raise SystemExit("--ingest-only keeps the report's W11 reads, and it has none")
     old.ingest = ray_scale.ingest_only(bench, rounds)
@@ -231,12 +231,17 @@ def run(cfg: Config, log: Log) -> Report:
     return report
 
 
+def saved_report(out: Path) -> Report:
+    """The report written at ``out`` (its JSON)."""
+    return from_json(Report, json.loads(out.with_suffix(".json").read_text()))
+
+
 def merged(out: Path, new: Report, *, keep_notes: bool = False) -> Report:
     """The report at ``out`` with the sections ``new`` has replaced by ``new``'s, and
     its targets computed again; the head says which sections came from which run.
     ``keep_notes``: ``new`` replaced part of a section (W11's ingest alone), so the
     note of the run the rest comes from stays."""
-    old = from_json(Report, json.loads(out.with_suffix(".json").read_text()))
+    old = saved_report(out)
     replaced = [
         f.name
         for f in dataclasses.fields(Report)

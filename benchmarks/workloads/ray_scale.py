@@ -144,7 +144,7 @@ def ingest_only(bench: Bench, rounds: int) -> RayIngest:
     try:
         bench.log(f"W11 ingest alone: {INGEST_COUNT} videos, {rounds} rounds of each way")
         warm = str(work / "warm-up")  # Ray workers start, libraries load
-        hubcli.empty(warm).create_tensor("videos", htype="video", sample_compression="mp4")
+        _dataset(warm, [])
         _sink(warm, clips[:CPUS])
         ingest = _ingest(clips, work, rounds)
         _log_ingest(bench.log, ingest)
@@ -223,6 +223,7 @@ def _oracle(path: Path, log: Callable[[str], None]) -> dict[int, str]:
 
 
 def _dataset(url: str, paths: Iterable[Path]) -> None:
+    """A fresh dataset at ``url`` whose tensor ``videos`` holds ``paths`` (none: empty)."""
     ds = hubcli.empty(url, overwrite=True)
     ds.create_tensor("videos", htype="video", sample_compression="mp4")
     ds.videos.extend([str(p) for p in paths])
@@ -449,8 +450,7 @@ def _ingest(clips: list[Path], work: Path, rounds: int) -> RayIngest:
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             url = str(work / f"ingest-{r}-{names.index(name)}")
-            ds = hubcli.empty(url, overwrite=True)
-            ds.create_tensor("videos", htype="video", sample_compression="mp4")
+            _dataset(url, [])
             start = time.perf_counter()
             timed = ways[name](url)
             result.seconds[name].append(time.perf_counter() - start if timed is None else timed)
